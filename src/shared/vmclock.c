@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Reader for the VMClock page (uapi-group VMClock specification, Linux
+ * include/uapi/linux/vmclock-abi.h). Only the header, seq_count, flags and
+ * vm_generation_counter are used; the clock fields are left alone. The layout is
+ * written out as offsets, little endian as the specification says, so that the
+ * file does not depend on a kernel header that Debian 12 does not ship.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmclock.h"
+
+enum {
+	VMCLOCK_MAGIC			= 0x4b4c4356,	/* "VCLK" */
+	VMCLOCK_OFF_MAGIC		= 0,	/* u32 */
+	VMCLOCK_OFF_SIZE		= 4,	/* u32: bytes of the structure the host exposes */
+	VMCLOCK_OFF_VERSION		= 8,	/* u16 */
+	VMCLOCK_OFF_SEQ_COUNT		= 12,	/* u32: odd while the host writes */
+	VMCLOCK_OFF_FLAGS		= 24,	/* u64 */
+	VMCLOCK_OFF_VM_GEN_COUNTER	= 104,	/* u64, added in Linux 7.0 */
+	VMCLOCK_MIN_SIZE		= 112,	/* up to and including vm_generation_counter */
+	VMCLOCK_MAP_SIZE		= 4096,
+	VMCLOCK_READ_TRIES		= 10000,
+};
+
+#define VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT	(1ull << 8)
+
+struct vmclock_map {
+	const uint8_t *base;
+};
+
+static uint32_t load32(const struct vmclock_map *m, size_t off)
+{
+	return __atomic_load_n((const uint32_t *)(const void *)(m->base + off), __ATOMIC_ACQUIRE);
+}
+
+static uint64_t load64(const struct vmclock_map *m, size_t off)
+{
+	return __atomic_load_n((const uint64_t *)(const void *)(m->base + off), __ATOMIC_RELAXED);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/*
+ * The seqlock read of the specification: seq_count even and unchanged around the
+ * reads, or the host was writing and we retry. A bounded number of tries, so a
+ * host (or a test file) that leaves seq_count odd cannot hang the caller.
+ */
+static int read_consistent(const struct vmclock_map *m, uint64_t *ret_flags, uint64_t *ret_gen)
+{
+	for (unsigned i = 0; i < VMCLOCK_READ_TRIES; i++) {
+		uint32_t s1, s2;
+		uint64_t flags, gen;
+
+		s1 = load32(m, VMCLOCK_OFF_SEQ_COUNT);
+		if (s1 & 1) {
+			cpu_relax();
+			continue;
+		}
+		flags = load64(m, VMCLOCK_OFF_FLAGS);
+		gen = load64(m, VMCLOCK_OFF_VM_GEN_COUNTER);
+		/* Order the data loads before the second seq_count load. */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		s2 = __atomic_load_n((const uint32_t *)(const void *)(m->base + VMCLOCK_OFF_SEQ_COUNT),
+				     __ATOMIC_RELAXED);
+		if (s1 == s2) {
+			*ret_flags = flags;
+			*ret_gen = gen;
+			return 0;
+		}
+	}
+	return -EBUSY;
+}
+
+int vmclock_open(const char *path, struct vmclock_map **ret)
+{
+	struct vmclock_map *m;
+	struct stat st;
+	uint64_t flags, gen;
+	void *p;
+	int fd, r;
+
+	fd = open(path ? path : "/dev/vmclock0", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	/* A test file must hold the whole structure; a device reports no size. */
+	if (S_ISREG(st.st_mode) && st.st_size < VMCLOCK_MIN_SIZE) {
+		close(fd);
+		return -EMSGSIZE;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+		close(fd);
+		return -ENODEV;
+	}
+	p = mmap(NULL, VMCLOCK_MAP_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	r = -errno;
+	close(fd);
+	if (p == MAP_FAILED)
+		return r;
+
+	m = malloc(sizeof(*m));
+	if (!m) {
+		munmap(p, VMCLOCK_MAP_SIZE);
+		return -ENOMEM;
+	}
+	m->base = p;
+
+	if (load32(m, VMCLOCK_OFF_MAGIC) != VMCLOCK_MAGIC) {
+		r = -EPROTO;
+		goto fail;
+	}
+	if (load32(m, VMCLOCK_OFF_SIZE) < VMCLOCK_MIN_SIZE ||
+	    load32(m, VMCLOCK_OFF_SIZE) > VMCLOCK_MAP_SIZE) {
+		r = -EMSGSIZE;
+		goto fail;
+	}
+	r = read_consistent(m, &flags, &gen);
+	if (r < 0)
+		goto fail;
+	if (!(flags & VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT)) {
+		r = -EOPNOTSUPP;
+		goto fail;
+	}
+	*ret = m;
+	return 0;
+fail:
+	vmclock_close(m);
+	return r;
+}
+
+struct vmclock_map *vmclock_close(struct vmclock_map *m)
+{
+	if (m) {
+		munmap((void *)m->base, VMCLOCK_MAP_SIZE);
+		free(m);
+	}
+	return NULL;
+}
+
+int vmclock_read_generation(const struct vmclock_map *m, uint64_t *ret_gen)
+{
+	uint64_t flags, gen;
+	int r;
+
+	r = read_consistent(m, &flags, &gen);
+	if (r < 0)
+		return r;
+	/* The host may withdraw the counter (a migration to an older host). */
+	if (!(flags & VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT))
+		return -EOPNOTSUPP;
+	*ret_gen = gen;
+	return 0;
+}
+
+const volatile uint64_t *vmclock_generation_word(const struct vmclock_map *m)
+{
+	return (const volatile uint64_t *)(const void *)(m->base + VMCLOCK_OFF_VM_GEN_COUNTER);
+}
