@@ -57,9 +57,14 @@ int log_full(int level, int error, const char *fmt, ...)
 		off += (size_t)n < sizeof(buf) - off ? (size_t)n : sizeof(buf) - off - 1;
 
 	if (error) {
-		n = snprintf(buf + off, sizeof(buf) - off, ": %s", strerror(error));
-		if (n > 0)
-			off += (size_t)n < sizeof(buf) - off ? (size_t)n : sizeof(buf) - off - 1;
+		const char *msg = strerror(error);
+		size_t mlen = strlen(msg);
+
+		if (off + 2 + mlen < sizeof(buf)) {
+			memcpy(buf + off, ": ", 2);
+			memcpy(buf + off + 2, msg, mlen);
+			off += 2 + mlen;
+		}
 	}
 	/* Keep room for the newline even when the message was cut. */
 	if (off > sizeof(buf) - 2)
