@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Random bytes from the kernel: the vDSO getrandom where the kernel has it
+ * (6.11+), else the getrandom syscall. This is both the reseed source of the
+ * engine and the fallback for every request the engine must not serve.
+ */
+#ifndef SNAPSAFE_LIB_KERNEL_RANDOM_H
+#define SNAPSAFE_LIB_KERNEL_RANDOM_H
+
+#include <stddef.h>
+
+/*
+ * kernel_random_fill() - fill all of @buf from the kernel.
+ * Return: 0, or a negative errno: -EAGAIN (GRND_NONBLOCK, pool not ready),
+ * -EINTR (a signal before any byte), -EINVAL, -EFAULT.
+ */
+int kernel_random_fill(void *buf, size_t len, unsigned int flags);
+
+/* Which kernel path is used: "vdso" or "syscall". */
+const char *kernel_random_path(void);
+
+/* For tests and the benchmark: never use the vDSO in this process. */
+void kernel_random_disable_vdso(void);
+
+#endif

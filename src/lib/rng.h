@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The engine's per-thread state and the internal entry points that tests and the
+ * benchmark use. The public API is in include/snapsafe/snapsafe.h.
+ */
+#ifndef SNAPSAFE_LIB_RNG_H
+#define SNAPSAFE_LIB_RNG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "chacha20.h"
+#include "sources.h"
+#include "state.h"
+
+enum {
+	RNG_BATCH_BLOCKS	= 16,
+	RNG_BATCH_SIZE		= RNG_BATCH_BLOCKS * CHACHA20_BLOCK_SIZE,
+	/* Reseed from the kernel after this much output even if nothing changed. */
+	RNG_RESEED_BYTES	= 16u << 20,
+};
+
+/*
+ * Lives in a slot: wiped on fork, maybe zeroed under memory pressure. All-zero
+ * means "not seeded", so `ready` is written only by a reseed, and a request that
+ * finds it zero afterwards knows the memory vanished under it.
+ */
+struct rng_state {
+	uint8_t batch[RNG_BATCH_SIZE];	/* keystream; served bytes are zeroed */
+	uint32_t key[8];		/* erased by every refill (fast key erasure) */
+	uint64_t seen[SOURCES_MAX];	/* source words when seeded */
+	uint32_t pos;			/* next unserved byte of batch */
+	uint32_t ready;			/* 1 once seeded; 0 after any wipe */
+	uint64_t since_reseed;		/* bytes served from this seed */
+};
+
+_Static_assert(sizeof(struct rng_state) <= SLOT_VDSO_STATE_OFFSET, "rng state fits its slot");
+
+/*
+ * rng_engine_fill() - serve @len bytes from this thread's engine.
+ * Return: true when @buf is filled from a state that was valid before and after;
+ * false when the kernel must serve (policy, reentrancy, no memory, reseed failed
+ * with -EAGAIN/-EINTR: *ret_err says which, 0 meaning "just ask the kernel").
+ */
+bool rng_engine_fill(void *buf, size_t len, unsigned int reseed_flags, int *ret_err);
+
+/* For tests: this thread's state (NULL before first use) and its reseed count. */
+struct rng_state *rng_current_state(void);
+uint64_t rng_thread_reseeds(void);
+uint64_t rng_thread_engine_requests(void);
+
+#endif
