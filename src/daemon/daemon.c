@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The generation and the epoch: every raise and every epoch change goes through
+ * here, in one order: update the values, persist them (so a kill -9 right after
+ * cannot lower the generation), publish the page and the compat file, then tell the
+ * watchers. The epoch counter is one global counter of all events; the id in its
+ * top byte names the notifier that caused the last one.
+ */
+#include <errno.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "protocol.h"
+
+uint64_t now_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t now_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
+}
+
+int daemon_add_source(struct daemon *d, struct source *s, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = s };
+
+	if (epoll_ctl(d->epoll_fd, EPOLL_CTL_ADD, s->fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+int daemon_mod_source(struct daemon *d, struct source *s, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = s };
+
+	if (epoll_ctl(d->epoll_fd, EPOLL_CTL_MOD, s->fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+void daemon_del_source(struct daemon *d, struct source *s)
+{
+	if (s->fd >= 0)
+		epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, s->fd, NULL);
+}
+
+int daemon_save_state(struct daemon *d)
+{
+	int r;
+
+	d->state.generation = d->generation;
+	d->state.epoch_counter = d->epoch_counter;
+	r = state_save(d->state_path, &d->state);
+	if (r < 0)
+		log_error_errno(r, "Cannot write %s", d->state_path);
+	return r;
+}
+
+void daemon_publish(struct daemon *d)
+{
+	uint32_t flags = 0;
+
+	if (!d->quit)
+		flags |= SNAPSAFE_PAGE_RUNNING;
+	if (d->quiesced)
+		flags |= SNAPSAFE_PAGE_QUIESCED;
+	if (d->page)
+		page_write(d->page, d->generation, SNAPSAFE_EPOCH_MAKE(d->epoch_id, d->epoch_counter),
+			   flags, d->quit ? 0 : getpid(), d->quit ? 0 : d->live, d->last_raise_ns,
+			   d->last_epoch_ns);
+	compat_store(d->compat, d->generation);
+}
+
+static void bump_epoch(struct daemon *d, unsigned id)
+{
+	/* 24 bits are published; the wrap skips nothing a reader could confuse. */
+	d->epoch_counter = (d->epoch_counter + 1) & 0xffffffu;
+	d->epoch_id = id;
+	d->last_epoch_ns = now_realtime_ns();
+}
+
+int daemon_raise(struct daemon *d, unsigned id, uint32_t min_gen)
+{
+	uint32_t gen;
+
+	if (d->generation == UINT32_MAX) {
+		log_error("Generation is at its maximum, cannot raise");
+		return -EOVERFLOW;
+	}
+	gen = d->generation + 1;
+	if (min_gen > gen)
+		gen = min_gen;
+	d->generation = gen;
+	bump_epoch(d, id);
+	d->last_raise_ns = d->last_epoch_ns;
+	/* Persist first: after a kill -9 here the next start continues from >= gen. */
+	daemon_save_state(d);
+	daemon_publish(d);
+	log_info("Generation %u (raised by %s)", gen, protocol_notifier_name(id));
+	if (d->server)
+		server_raised(d);
+	return 0;
+}
+
+void daemon_new_epoch(struct daemon *d, unsigned id)
+{
+	bump_epoch(d, id);
+	daemon_save_state(d);
+	daemon_publish(d);
+	log_debug("Epoch %06x (%s)", d->epoch_counter, protocol_notifier_name(id));
+}
+
+void daemon_set_quiesced(struct daemon *d, bool q)
+{
+	d->quiesced = q;
+}
+
+void daemon_set_live(struct daemon *d, unsigned id, bool live)
+{
+	if (live)
+		d->live |= 1ull << id;
+	else
+		d->live &= ~(1ull << id);
+}
