@@ -90,9 +90,10 @@ bool watcher_any_outdated(void)
 	return found;
 }
 
+/* A generation on the wire; 0 is valid (a daemon's first start, before any raise). */
 static int watcher_value(uint64_t value, uint32_t *ret_gen)
 {
-	if (value == 0 || value > UINT32_MAX)
+	if (value > UINT32_MAX)
 		return -EPROTO;
 	*ret_gen = (uint32_t)value;
 	return 0;

@@ -70,7 +70,9 @@ int main(void)
 		pause();
 		_exit(0);
 	}
+	close(child_pipe[1]);
 	assert_eq(read(child_pipe[0], &x, 1), 1);
+	close(child_pipe[0]);
 
 	assert_eq(snapsafe_watcher_open(SNAPSAFE_WATCHER_NONBLOCK, &nb), 0);
 	assert_eq(snapsafe_watcher_open(0, &bl), 0);
