@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * guest-client: the application inside the VM clone tests (test/vm/README.md).
+ *
+ * Draws random bytes from libsnapsafe in its default policy, watches the system
+ * generation and prints, one line per event on stdout (the guest console):
+ *
+ *   START pid=<pid> gen=<g> mono=<ns> real=<ns>
+ *   DRAW seq=<n> gen=<g> engine=<0|1> mono=<ns> real=<ns> bytes=<hex>
+ *   RISE gen=<g> mono=<ns>                 the page changed (futex wait woke)
+ *   WATCHING gen=<g> mono=<ns>             the watcher is registered
+ *   SEEN gen=<g> mono=<ns> bytes=<hex>     the watcher read a new generation, and
+ *                                          the first bytes drawn after it
+ *   ACKED gen=<g> rc=<rc> mono=<ns>
+ *   ERROR <what> <errno name>
+ *
+ * DRAW's gen is the generation read before and after the draw; a draw during which it
+ * changed says gen=<before>-<after>, so the host knows exactly which draws started after
+ * a rise. engine says whether the userspace engine may serve (policy), for the quiesce
+ * scenario. Times are CLOCK_MONOTONIC and CLOCK_REALTIME in ns; the host measures the
+ * window after a resume from the guest agent's resume mark (guest-agent.c).
+ *
+ * Each line is written with one write(2), so lines from the three threads never mix.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <snapsafe/snapsafe.h>
+
+#include "policy.h"
+
+enum {
+	DRAW_BYTES = 16,
+};
+
+static unsigned int interval_ms = 20;
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void emit(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	/* One write per line: the threads' lines stay whole on the console. */
+	if (write(STDOUT_FILENO, line, (size_t)n) < 0)
+		_exit(3);
+}
+
+static void hex(char *out, const uint8_t *in, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Wakes on the page's futex as soon as the daemon raises: the rise, in guest time. */
+static void *rise_thread(void *arg)
+{
+	uint32_t seen = snapsafe_generation();
+
+	for (;;) {
+		int64_t g = snapsafe_generation_wait(seen, 0);
+		uint64_t t = now_ns(CLOCK_MONOTONIC);
+
+		if (g < 0) {
+			if (g != -EINTR && g != -ETIMEDOUT)
+				sleep_ms(100);
+			seen = snapsafe_generation();
+			continue;
+		}
+		emit("RISE gen=%u mono=%" PRIu64, (uint32_t)g, t);
+		seen = (uint32_t)g;
+	}
+	return NULL;
+}
+
+/* A registered watcher: reads each new generation, draws, then acknowledges. */
+static void *watch_thread(void *arg)
+{
+	struct snapsafe_watcher *w = NULL;
+	uint8_t buf[DRAW_BYTES];
+	char text[2 * DRAW_BYTES + 1];
+	int r;
+
+	while ((r = snapsafe_watcher_open(0, &w)) < 0) {
+		emit("ERROR watcher_open %s", strerrorname_np(-r) ?: "?");
+		sleep_ms(200);
+	}
+	emit("WATCHING gen=%u mono=%" PRIu64, snapsafe_generation(), now_ns(CLOCK_MONOTONIC));
+	for (;;) {
+		uint32_t gen;
+		uint64_t t;
+
+		r = snapsafe_watcher_read(w, &gen);
+		t = now_ns(CLOCK_MONOTONIC);
+		if (r < 0) {
+			emit("ERROR watcher_read %s", strerrorname_np(-r) ?: "?");
+			sleep_ms(200);
+			continue;
+		}
+		snapsafe_random_buf(buf, sizeof(buf));
+		hex(text, buf, sizeof(buf));
+		emit("SEEN gen=%u mono=%" PRIu64 " bytes=%s", gen, t, text);
+		r = snapsafe_watcher_ack(w, gen);
+		emit("ACKED gen=%u rc=%d mono=%" PRIu64, gen, r, now_ns(CLOCK_MONOTONIC));
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	uint8_t buf[DRAW_BYTES];
+	char text[2 * DRAW_BYTES + 1];
+	pthread_t t1, t2;
+
+	if (argc > 1)
+		interval_ms = (unsigned int)strtoul(argv[1], NULL, 10);
+
+	emit("START pid=%d gen=%u mono=%" PRIu64 " real=%" PRIu64, (int)getpid(),
+	     snapsafe_generation(), now_ns(CLOCK_MONOTONIC), now_ns(CLOCK_REALTIME));
+	if (pthread_create(&t1, NULL, rise_thread, NULL) != 0 ||
+	    pthread_create(&t2, NULL, watch_thread, NULL) != 0) {
+		emit("ERROR pthread_create");
+		return 1;
+	}
+	for (uint64_t seq = 0;; seq++) {
+		uint32_t before = snapsafe_generation(), after;
+		bool engine;
+		uint64_t mono, real;
+
+		snapsafe_random_buf(buf, sizeof(buf));
+		mono = now_ns(CLOCK_MONOTONIC);
+		real = now_ns(CLOCK_REALTIME);
+		after = snapsafe_generation();
+		engine = policy_engine_allowed();
+		hex(text, buf, sizeof(buf));
+		if (before == after)
+			emit("DRAW seq=%" PRIu64 " gen=%u engine=%d mono=%" PRIu64 " real=%" PRIu64
+			     " bytes=%s", seq, before, engine, mono, real, text);
+		else
+			emit("DRAW seq=%" PRIu64 " gen=%u-%u engine=%d mono=%" PRIu64 " real=%" PRIu64
+			     " bytes=%s", seq, before, after, engine, mono, real, text);
+		sleep_ms(interval_ms);
+	}
+}
