@@ -1,0 +1,450 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Helpers for the snapsafed integration tests: start the real daemon on a fresh
+ * temporary runtime directory with test inputs (a kmsg file, a fake VMClock page,
+ * no uevents), talk to it over its socket line by line, and clean up. Header only;
+ * every wait is bounded so that a broken daemon fails a test instead of hanging it.
+ */
+#ifndef SNAPSAFE_TEST_DAEMON_UTIL_H
+#define SNAPSAFE_TEST_DAEMON_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "page.h"
+#include "protocol.h"
+#include "test.h"
+
+enum {
+	TD_WAIT_MS = 10000,	/* the longest any single step may take before we call it a hang */
+};
+
+struct td {
+	const char *binary;
+	char dir[256];
+	char rt[300];
+	char sock[320];
+	char kmsg[320];
+	char vmclock[320];
+	char sysgenid[320];
+	char compat[320];
+	char log[320];
+	pid_t pid;
+};
+
+static inline void td_sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static inline uint64_t td_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* td_init() - a fresh directory; @binary is the snapsafed under test (argv[1]). */
+static inline void td_init(struct td *t, const char *binary)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	memset(t, 0, sizeof(*t));
+	if (!binary)
+		test_fail("usage: test SNAPSAFED");
+	t->binary = binary;
+	snprintf(t->dir, sizeof(t->dir), "%s/snapsafed-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(t->dir))
+		test_fail("mkdtemp: %s", strerror(errno));
+	chmod(t->dir, 0755);
+	snprintf(t->rt, sizeof(t->rt), "%s/rt", t->dir);
+	snprintf(t->sock, sizeof(t->sock), "%s/rt/control.sock", t->dir);
+	snprintf(t->kmsg, sizeof(t->kmsg), "%s/kmsg", t->dir);
+	snprintf(t->vmclock, sizeof(t->vmclock), "%s/vmclock", t->dir);
+	snprintf(t->sysgenid, sizeof(t->sysgenid), "%s/sysgenid", t->dir);
+	snprintf(t->compat, sizeof(t->compat), "%s/compat", t->dir);
+	snprintf(t->log, sizeof(t->log), "%s/log", t->dir);
+	/* An empty kernel log by default: the tests append records to it. */
+	close(open(t->kmsg, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+	t->pid = -1;
+}
+
+static inline void td_sockaddr(struct sockaddr_un *sa, const char *path)
+{
+	size_t n = strlen(path);
+
+	if (n >= sizeof(sa->sun_path))
+		test_fail("socket path too long: %s", path);
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path, path, n + 1);
+}
+
+static inline int td_connect_once(const char *path)
+{
+	struct sockaddr_un sa;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		test_fail("socket: %s", strerror(errno));
+	td_sockaddr(&sa, path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * td_start() - run snapsafed with the test inputs and @extra (NULL-terminated) and
+ * wait until its socket accepts. The daemon listens only after it has created the
+ * page, the compat file and read its notifiers' backlog, so "accepts" means ready.
+ */
+static inline void td_start_argv(struct td *t, const char *const *extra)
+{
+	const char *argv[64];
+	size_t n = 0;
+	uint64_t deadline;
+
+	argv[n++] = t->binary;
+	argv[n++] = "--runtime-dir";
+	argv[n++] = t->rt;
+	argv[n++] = "--kmsg-path";
+	argv[n++] = t->kmsg;
+	argv[n++] = "--vmclock-path";
+	argv[n++] = t->vmclock;
+	argv[n++] = "--sysgenid-path";
+	argv[n++] = t->sysgenid;
+	argv[n++] = "--no-uevent";
+	argv[n++] = "--verbose";
+	for (; extra && *extra && n < 62; extra++)
+		argv[n++] = *extra;
+	argv[n] = NULL;
+
+	unlink(t->sock);
+	t->pid = fork();
+	if (t->pid < 0)
+		test_fail("fork: %s", strerror(errno));
+	if (t->pid == 0) {
+		int fd = open(t->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+		if (fd >= 0)
+			dup2(fd, STDERR_FILENO);
+		unsetenv("NOTIFY_SOCKET");
+		execv(t->binary, (char **)argv);
+		_exit(127);
+	}
+	deadline = td_now_ms() + TD_WAIT_MS;
+	for (;;) {
+		int status, fd = td_connect_once(t->sock);
+
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
+			t->pid = -1;
+			test_fail("snapsafed exited during start (status 0x%x); see %s", status, t->log);
+		}
+		if (td_now_ms() > deadline)
+			test_fail("snapsafed did not open %s in time", t->sock);
+		td_sleep_ms(10);
+	}
+}
+
+/* td_start(t, "--opt", "value") with at least one extra argument; else td_start_argv(t, NULL). */
+#define td_start(t, ...) td_start_argv((t), (const char *const[]){ __VA_ARGS__, NULL })
+
+/* td_stop() - SIGTERM (clean exit) or SIGKILL, and reap. Returns the exit status. */
+static inline int td_stop_signal(struct td *t, int sig)
+{
+	int status = 0;
+	uint64_t deadline = td_now_ms() + TD_WAIT_MS;
+
+	if (t->pid <= 0)
+		return 0;
+	kill(t->pid, sig);
+	for (;;) {
+		pid_t r = waitpid(t->pid, &status, WNOHANG);
+
+		if (r == t->pid)
+			break;
+		if (td_now_ms() > deadline) {
+			kill(t->pid, SIGKILL);
+			waitpid(t->pid, &status, 0);
+			test_fail("snapsafed did not exit on signal %d", sig);
+		}
+		td_sleep_ms(5);
+	}
+	t->pid = -1;
+	return status;
+}
+
+static inline int td_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	remove(path);
+	return 0;
+}
+
+static inline void td_cleanup(struct td *t)
+{
+	if (t->pid > 0)
+		td_stop_signal(t, SIGTERM);
+	if (t->dir[0] && !getenv("SNAPSAFE_TEST_KEEP"))
+		nftw(t->dir, td_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static inline void td_append(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	size_t len = strlen(text);
+
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len)
+		test_fail("append to %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+/* A connection with its own line buffer. */
+struct tconn {
+	int fd;
+	char buf[16384];
+	size_t len;
+};
+
+static inline void tconn_open(struct tconn *c, const struct td *t)
+{
+	c->len = 0;
+	c->fd = td_connect_once(t->sock);
+	if (c->fd < 0)
+		test_fail("connect %s: %s", t->sock, strerror(errno));
+}
+
+/*
+ * tconn_open_foreign() - a connection whose peer pid (SO_PEERCRED, taken at connect
+ * time) is a short-lived child, not us: the daemon treats it as another process's
+ * connection, which the WAIT "same pid" rule needs.
+ */
+static inline void tconn_open_foreign(struct tconn *c, const struct td *t)
+{
+	struct sockaddr_un sa;
+	int status;
+	pid_t pid;
+
+	c->len = 0;
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		test_fail("socket: %s", strerror(errno));
+	td_sockaddr(&sa, t->sock);
+	pid = fork();
+	if (pid < 0)
+		test_fail("fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? 1 : 0);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		test_fail("connect in child failed");
+}
+
+static inline void tconn_close(struct tconn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static inline void tconn_send_raw(struct tconn *c, const void *data, size_t len)
+{
+	if (send(c->fd, data, len, MSG_NOSIGNAL) != (ssize_t)len)
+		test_fail("send: %s", strerror(errno));
+}
+
+static inline void tconn_send(struct tconn *c, const char *line)
+{
+	char buf[1024];
+	int n = snprintf(buf, sizeof(buf), "%s\n", line);
+
+	tconn_send_raw(c, buf, (size_t)n);
+}
+
+/*
+ * tconn_line() - the next line (without '\n') within @timeout_ms.
+ * Return: its length, -ETIMEDOUT, or -ECONNRESET at EOF.
+ */
+static inline int tconn_line_timeout(struct tconn *c, char *out, size_t size, int timeout_ms)
+{
+	uint64_t deadline = td_now_ms() + (uint64_t)timeout_ms;
+
+	for (;;) {
+		char *nl = memchr(c->buf, '\n', c->len);
+		struct pollfd p = { .fd = c->fd, .events = POLLIN };
+		int64_t left;
+		ssize_t n;
+
+		if (nl) {
+			size_t l = (size_t)(nl - c->buf);
+
+			if (l >= size)
+				test_fail("line too long for the test buffer");
+			memcpy(out, c->buf, l);
+			out[l] = '\0';
+			memmove(c->buf, nl + 1, c->len - l - 1);
+			c->len -= l + 1;
+			return (int)l;
+		}
+		left = (int64_t)deadline - (int64_t)td_now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -ECONNRESET;
+		c->len += (size_t)n;
+	}
+}
+
+static inline void tconn_line(struct tconn *c, char *out, size_t size)
+{
+	int r = tconn_line_timeout(c, out, size, TD_WAIT_MS);
+
+	if (r < 0)
+		test_fail("no line from snapsafed: %s", strerror(-r));
+}
+
+/* tconn_reply() - the next reply line, skipping GEN events (as a client must). */
+static inline void tconn_reply(struct tconn *c, char *out, size_t size)
+{
+	for (;;) {
+		tconn_line(c, out, size);
+		if (strncmp(out, "GEN ", 4) != 0)
+			return;
+	}
+}
+
+static inline void tconn_request(struct tconn *c, const char *req, char *out, size_t size)
+{
+	tconn_send(c, req);
+	tconn_reply(c, out, size);
+}
+
+/* tconn_expect() - send @req and assert the reply is exactly @want. */
+#define tconn_expect(c, req, want) do {						\
+		char _b[1024];							\
+		tconn_request((c), (req), _b, sizeof(_b));			\
+		if (strcmp(_b, (want)) != 0)					\
+			test_fail("%s: got '%s', expected '%s'", (req), _b, (want)); \
+	} while (0)
+
+/* tconn_expect_prefix() - the reply starts with @want ("ERR EACCES"). */
+#define tconn_expect_prefix(c, req, want) do {					\
+		char _b[1024];							\
+		tconn_request((c), (req), _b, sizeof(_b));			\
+		if (strncmp(_b, (want), strlen(want)) != 0)			\
+			test_fail("%s: got '%s', expected '%s...'", (req), _b, (want)); \
+	} while (0)
+
+/* tconn_u64() - send @req, require "OK <n>", return n. */
+static inline uint64_t tconn_u64(struct tconn *c, const char *req)
+{
+	struct protocol_line l;
+	char b[1024];
+
+	tconn_request(c, req, b, sizeof(b));
+	if (protocol_line_parse(b, strlen(b), &l) < 0 || l.kind != PROTOCOL_LINE_OK || !l.has_value)
+		test_fail("%s: got '%s', expected OK <number>", req, b);
+	return l.value;
+}
+
+static inline struct protocol_status tconn_status(struct tconn *c)
+{
+	struct protocol_status st;
+	char b[1024];
+
+	tconn_request(c, "STATUS", b, sizeof(b));
+	if (strncmp(b, "OK ", 3) != 0 || protocol_status_parse(b + 3, strlen(b) - 3, &st) < 0)
+		test_fail("STATUS: got '%s'", b);
+	return st;
+}
+
+/* One-shot request on a fresh connection. */
+static inline uint64_t td_u64(const struct td *t, const char *req)
+{
+	struct tconn c;
+	uint64_t v;
+
+	tconn_open(&c, t);
+	v = tconn_u64(&c, req);
+	tconn_close(&c);
+	return v;
+}
+
+static inline struct protocol_status td_status(const struct td *t)
+{
+	struct tconn c;
+	struct protocol_status st;
+
+	tconn_open(&c, t);
+	st = tconn_status(&c);
+	tconn_close(&c);
+	return st;
+}
+
+/* td_wait_generation() - poll STATUS until the generation is at least @gen. */
+static inline uint32_t td_wait_generation(const struct td *t, uint32_t gen)
+{
+	uint64_t deadline = td_now_ms() + TD_WAIT_MS;
+
+	for (;;) {
+		struct protocol_status st = td_status(t);
+
+		if (st.generation >= gen)
+			return st.generation;
+		if (td_now_ms() > deadline)
+			test_fail("generation stayed at %u, expected >= %u", st.generation, gen);
+		td_sleep_ms(20);
+	}
+}
+
+/* Map the page read-only, as a client does. */
+static inline const struct snapsafe_page *td_map_page(const struct td *t)
+{
+	char path[400];
+	void *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/generation", t->rt);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		test_fail("open %s: %s", path, strerror(errno));
+	p = mmap(NULL, SNAPSAFE_PAGE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		test_fail("mmap page: %s", strerror(errno));
+	return p;
+}
+
+#endif

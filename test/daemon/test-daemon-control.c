@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The watcher and control semantics of docs/protocol.md against the real snapsafed:
+ * WATCH/READ/ACK (EAGAIN, stale ACK), OUTDATED counting, WAIT (ETIMEDOUT, OK once all
+ * acked, EINTR for an outdated caller or a caller whose watcher is outdated), TRIGGER
+ * with min_gen, QUIESCE/RESUME, and that the page and the compat file follow.
+ */
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include "daemon-util.h"
+
+static struct td t;
+
+TEST(test_status_fresh_daemon)
+{
+	struct protocol_status st = td_status(&t);
+
+	assert_eq(st.version, 1);
+	assert_eq(st.generation, 0);
+	assert_eq(st.watchers, 0);
+	assert_eq(st.outdated, 0);
+	assert_eq(st.quiesced, 0);
+	/* control is always live; the kmsg test file makes vmfork-kmsg live; no uevent. */
+	assert_true(st.notifiers_live & (1u << SNAPSAFE_NOTIFIER_CONTROL));
+	assert_true(st.notifiers_live & (1u << SNAPSAFE_NOTIFIER_VMFORK_KMSG));
+	assert_true(!(st.notifiers_live & (1u << SNAPSAFE_NOTIFIER_UEVENT)));
+	assert_true(!(st.notifiers_live & (1u << SNAPSAFE_NOTIFIER_VMCLOCK)));
+	assert_true(st.notifiers_known & (1u << SNAPSAFE_NOTIFIER_SYSGENID));
+}
+
+TEST(test_watch_read_ack)
+{
+	struct tconn w, ctl;
+	char line[256];
+	uint32_t gen;
+
+	tconn_open(&w, &t);
+	tconn_open(&ctl, &t);
+	gen = (uint32_t)tconn_u64(&w, "WATCH");
+	assert_eq(gen, td_status(&t).generation);
+	tconn_expect_prefix(&w, "WATCH", "ERR EALREADY");
+	tconn_expect_prefix(&w, "READ", "ERR EAGAIN");
+	assert_eq(tconn_u64(&ctl, "OUTDATED"), 0);
+
+	assert_eq(tconn_u64(&ctl, "TRIGGER"), gen + 1);
+	/* The event arrives unasked. */
+	tconn_line(&w, line, sizeof(line));
+	snprintf(line + 128, 64, "GEN %u", gen + 1);
+	assert_true(strcmp(line, line + 128) == 0);
+	assert_eq(tconn_u64(&ctl, "OUTDATED"), 1);
+	assert_eq(tconn_u64(&w, "READ"), gen + 1);
+	/* Reading does not acknowledge. */
+	assert_eq(tconn_u64(&w, "READ"), gen + 1);
+	assert_eq(tconn_u64(&ctl, "OUTDATED"), 1);
+	/* A stale ack is refused and changes nothing. */
+	snprintf(line, sizeof(line), "ACK %u", gen);
+	tconn_expect(&w, line, "ERR EINVAL stale generation");
+	snprintf(line, sizeof(line), "ACK %u", gen + 2);
+	tconn_expect(&w, line, "ERR EINVAL stale generation");
+	assert_eq(tconn_u64(&ctl, "OUTDATED"), 1);
+	snprintf(line, sizeof(line), "ACK %u", gen + 1);
+	assert_eq(tconn_u64(&w, line), gen + 1);
+	assert_eq(tconn_u64(&ctl, "OUTDATED"), 0);
+	tconn_expect_prefix(&w, "READ", "ERR EAGAIN");
+
+	/* Not a watcher: READ and ACK make no sense. */
+	tconn_expect_prefix(&ctl, "READ", "ERR EINVAL");
+	tconn_close(&w);
+	tconn_close(&ctl);
+}
+
+/* An outdated watcher's socket stays readable: a GEN line follows every reply. */
+TEST(test_outdated_watcher_gets_gen_after_each_reply)
+{
+	struct tconn w;
+	char line[256], want[64];
+	uint32_t gen;
+
+	tconn_open(&w, &t);
+	gen = (uint32_t)tconn_u64(&w, "WATCH");
+	assert_eq(td_u64(&t, "TRIGGER"), gen + 1);
+	snprintf(want, sizeof(want), "GEN %u", gen + 1);
+	tconn_line(&w, line, sizeof(line));
+	assert_true(strcmp(line, want) == 0);
+	tconn_send(&w, "OUTDATED");
+	tconn_line(&w, line, sizeof(line));
+	assert_true(strcmp(line, "OK 1") == 0);
+	tconn_line(&w, line, sizeof(line));
+	assert_true(strcmp(line, want) == 0);
+	snprintf(line, sizeof(line), "ACK %u", gen + 1);
+	tconn_send(&w, line);
+	tconn_line(&w, line, sizeof(line));
+	snprintf(want, sizeof(want), "OK %u", gen + 1);
+	assert_true(strcmp(line, want) == 0);
+	/* Acked: no GEN any more. */
+	assert_eq(tconn_line_timeout(&w, line, sizeof(line), 300), -ETIMEDOUT);
+	tconn_close(&w);
+}
+
+TEST(test_outdated_counts_only_watchers_at_the_raise)
+{
+	struct tconn a, b, late;
+	char line[64];
+	uint32_t gen;
+
+	tconn_open(&a, &t);
+	tconn_open(&b, &t);
+	tconn_open(&late, &t);
+	tconn_u64(&a, "WATCH");
+	tconn_u64(&b, "WATCH");
+	gen = (uint32_t)td_u64(&t, "TRIGGER");
+	assert_eq(td_u64(&t, "OUTDATED"), 2);
+	/* A watcher registering after the raise starts acknowledged. */
+	assert_eq(tconn_u64(&late, "WATCH"), gen);
+	assert_eq(td_u64(&t, "OUTDATED"), 2);
+	snprintf(line, sizeof(line), "ACK %u", gen);
+	tconn_u64(&a, line);
+	assert_eq(td_u64(&t, "OUTDATED"), 1);
+	/* A watcher that goes away stops counting at once. */
+	tconn_close(&b);
+	for (int i = 0; i < 500 && td_u64(&t, "OUTDATED") != 0; i++)
+		td_sleep_ms(10);
+	assert_eq(td_u64(&t, "OUTDATED"), 0);
+	assert_eq(td_status(&t).watchers, 2);
+	tconn_close(&a);
+	tconn_close(&late);
+}
+
+TEST(test_wait_timeout_then_ok_after_ack)
+{
+	struct tconn w, waiter;
+	char line[256];
+	uint32_t gen;
+
+	/* The watcher belongs to "another process", else our WAIT would be EINTR. */
+	tconn_open_foreign(&w, &t);
+	tconn_open(&waiter, &t);
+	tconn_u64(&w, "WATCH");
+	/* Nobody outdated: OK at once. */
+	assert_eq(tconn_u64(&waiter, "WAIT 0"), 0);
+	gen = (uint32_t)td_u64(&t, "TRIGGER");
+	tconn_expect(&waiter, "WAIT 50", "ERR ETIMEDOUT watchers still outdated");
+
+	/* A forever-WAIT completes when the last watcher acks. */
+	tconn_send(&waiter, "WAIT 0");
+	assert_eq(tconn_line_timeout(&waiter, line, sizeof(line), 200), -ETIMEDOUT);
+	snprintf(line, sizeof(line), "ACK %u", gen);
+	tconn_u64(&w, line);
+	tconn_line(&waiter, line, sizeof(line));
+	assert_true(strcmp(line, "OK 0") == 0);
+
+	/* ... or when the outdated watcher disconnects. */
+	gen = (uint32_t)td_u64(&t, "TRIGGER");
+	tconn_send(&waiter, "WAIT 0");
+	assert_eq(tconn_line_timeout(&waiter, line, sizeof(line), 200), -ETIMEDOUT);
+	tconn_close(&w);
+	tconn_line(&waiter, line, sizeof(line));
+	assert_true(strcmp(line, "OK 0") == 0);
+	/* Requests sent after a WAIT are answered after it, in order. */
+	tconn_open_foreign(&w, &t);
+	tconn_u64(&w, "WATCH");
+	td_u64(&t, "TRIGGER");
+	tconn_send_raw(&waiter, "WAIT 100\nOUTDATED\n", 18);
+	tconn_line(&waiter, line, sizeof(line));
+	assert_true(strcmp(line, "ERR ETIMEDOUT watchers still outdated") == 0);
+	tconn_line(&waiter, line, sizeof(line));
+	assert_true(strcmp(line, "OK 1") == 0);
+	tconn_close(&w);
+	tconn_close(&waiter);
+}
+
+TEST(test_wait_eintr_for_outdated_caller)
+{
+	struct tconn w, other, same_pid;
+	char line[256];
+	uint32_t gen;
+
+	tconn_open(&w, &t);
+	tconn_open_foreign(&other, &t);
+	tconn_open(&same_pid, &t);
+	tconn_u64(&w, "WATCH");
+	/* A second watcher in another process keeps things outdated. */
+	tconn_u64(&other, "WATCH");
+	gen = (uint32_t)td_u64(&t, "TRIGGER");
+	/* The caller itself is an outdated watcher: EINTR at once, not a deadlock. */
+	tconn_expect_prefix(&w, "WAIT 0", "ERR EINTR");
+	/* Another connection of the same pid: its watcher connection is outdated. */
+	tconn_expect_prefix(&same_pid, "WAIT 0", "ERR EINTR");
+
+	snprintf(line, sizeof(line), "ACK %u", gen);
+	tconn_u64(&w, line);
+	tconn_u64(&other, line);
+	/* A raise while waiting makes our own watcher outdated: EINTR, not a deadlock. */
+	assert_eq(tconn_u64(&w, "OUTDATED"), 0);
+	gen = (uint32_t)td_u64(&t, "TRIGGER");
+	snprintf(line, sizeof(line), "ACK %u", gen);
+	tconn_u64(&w, line);
+	/* Only the other process's watcher is outdated now: we wait for it. */
+	tconn_send(&same_pid, "WAIT 0");
+	assert_eq(tconn_line_timeout(&same_pid, line, sizeof(line), 100), -ETIMEDOUT);
+	td_u64(&t, "TRIGGER");
+	tconn_reply(&same_pid, line, sizeof(line));
+	assert_true(strncmp(line, "ERR EINTR", 9) == 0);
+	tconn_close(&w);
+	tconn_close(&other);
+	tconn_close(&same_pid);
+}
+
+TEST(test_trigger_min_gen)
+{
+	uint32_t gen = td_status(&t).generation;
+
+	assert_eq(td_u64(&t, "TRIGGER 0"), gen + 1);
+	assert_eq(td_u64(&t, "TRIGGER 1000"), 1000);
+	/* min_gen below the current value still raises by one. */
+	assert_eq(td_u64(&t, "TRIGGER 5"), 1001);
+	assert_eq(td_u64(&t, "TRIGGER 1001"), 1002);
+	assert_eq(td_status(&t).generation, 1002);
+	assert_eq(td_status(&t).epoch_notifier, SNAPSAFE_NOTIFIER_CONTROL);
+}
+
+TEST(test_page_and_compat_follow)
+{
+	const struct snapsafe_page *p = td_map_page(&t);
+	uint32_t gen, compat;
+	uint64_t ge;
+	int fd;
+
+	assert_eq(p->magic, SNAPSAFE_PAGE_MAGIC);
+	assert_eq(p->version, SNAPSAFE_PAGE_VERSION);
+	assert_eq(p->header_size, sizeof(struct snapsafe_page));
+	assert_true(p->flags & SNAPSAFE_PAGE_RUNNING);
+	assert_eq(p->daemon_pid, t.pid);
+	assert_true(p->live_notifiers & (1u << SNAPSAFE_NOTIFIER_CONTROL));
+
+	gen = (uint32_t)td_u64(&t, "TRIGGER");
+	ge = snapsafe_page_gen_epoch(p);
+	assert_eq((uint32_t)ge, gen);
+	assert_eq(SNAPSAFE_EPOCH_ID((uint32_t)(ge >> 32)), SNAPSAFE_NOTIFIER_CONTROL);
+	assert_true(p->last_raise_ns != 0);
+
+	fd = open(t.compat, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_eq(pread(fd, &compat, 4, 0), 4);
+	assert_eq(compat, gen);
+	{
+		struct stat st;
+
+		assert_eq(fstat(fd, &st), 0);
+		assert_eq(st.st_size, 4096);
+		assert_eq(st.st_mode & 07777, 0644);
+	}
+	close(fd);
+	munmap((void *)p, SNAPSAFE_PAGE_SIZE);
+}
+
+TEST(test_quiesce_resume)
+{
+	const struct snapsafe_page *p = td_map_page(&t);
+	uint32_t gen = td_status(&t).generation, epoch;
+
+	epoch = p->epoch;
+	assert_eq(td_u64(&t, "QUIESCE"), gen);
+	assert_true(p->flags & SNAPSAFE_PAGE_QUIESCED);
+	assert_eq(td_status(&t).quiesced, 1);
+	/* Same generation, new epoch. */
+	assert_eq(p->generation, gen);
+	assert_ne(p->epoch, epoch);
+	assert_eq(td_u64(&t, "RESUME"), gen + 1);
+	assert_true(!(p->flags & SNAPSAFE_PAGE_QUIESCED));
+	assert_eq(td_status(&t).quiesced, 0);
+	assert_eq(p->generation, gen + 1);
+	munmap((void *)p, SNAPSAFE_PAGE_SIZE);
+}
+
+TEST(test_hello)
+{
+	struct tconn c;
+
+	tconn_open(&c, &t);
+	tconn_expect(&c, "HELLO 1", "OK 1");
+	tconn_expect(&c, "HELLO 2", "ERR EPROTO unsupported version");
+	/* Not a framing error: the connection stays usable. */
+	tconn_expect(&c, "OUTDATED", "OK 0");
+	tconn_close(&c);
+}
+
+int main(int argc, char **argv)
+{
+	td_init(&t, argc > 1 ? argv[1] : NULL);
+	td_start(&t, "--sysgenid-compat", t.compat);
+	RUN(test_status_fresh_daemon);
+	RUN(test_watch_read_ack);
+	RUN(test_outdated_watcher_gets_gen_after_each_reply);
+	RUN(test_outdated_counts_only_watchers_at_the_raise);
+	RUN(test_wait_timeout_then_ok_after_ack);
+	RUN(test_wait_eintr_for_outdated_caller);
+	RUN(test_trigger_min_gen);
+	RUN(test_page_and_compat_follow);
+	RUN(test_quiesce_resume);
+	RUN(test_hello);
+	assert_eq(td_stop_signal(&t, SIGTERM), 0);
+	td_cleanup(&t);
+	return 0;
+}
