@@ -373,7 +373,7 @@ static void compute_targets(void)
 			t->ratio = speedup(t->alt, 1, t->row);
 			if (!isnan(t->ratio))
 				continue;
-			if (!ss || !a)
+			if (!ss || !a || !(opt.rows & (1u << t->row)))
 				snprintf(t->note, sizeof(t->note), "not measured in this run");
 			else if (ss->na[0] || a->na[0])
 				snprintf(t->note, sizeof(t->note), "%s n/a",

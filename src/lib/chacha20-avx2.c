@@ -176,6 +176,16 @@ void chacha20_8(uint8_t *out, const uint32_t key[8], const uint32_t iv[4], uint6
 	store2(out, a3, b3, c3, d3, 3, nstore);
 }
 
+/*
+ * The state is in YMM registers at the end; VZEROALL clears all 16 before anything
+ * (a signal frame, the dynamic linker) saves them, and also avoids the penalty of
+ * dirty upper halves in later SSE code.
+ */
+static inline void wipe_vector_registers(void)
+{
+	_mm256_zeroall();
+}
+
 static __attribute__((noinline))
 void chacha20_avx2_work(uint8_t *out, const uint32_t key[8], const uint32_t iv[4],
 			size_t nblocks)
@@ -193,6 +203,19 @@ void chacha20_avx2_work(uint8_t *out, const uint32_t key[8], const uint32_t iv[4
 	} else if (nblocks) {
 		chacha20_8(out, key, iv, ctr, (unsigned int)nblocks);
 	}
+	wipe_vector_registers();
+}
+
+/*
+ * wipe() - zero @len bytes at @p for good: the empty asm tells the compiler the
+ * zeros are read, so the stores to a dying buffer are not removed. Inline, unlike
+ * explicit_bzero(): a first call through the PLT would have the dynamic linker
+ * save every vector register on the stack.
+ */
+static inline void wipe(void *p, size_t len)
+{
+	memset(p, 0, len);
+	__asm__ volatile("" : : "r"(p) : "memory");
 }
 
 /* Overwrite the stack below the caller's frame, where chacha20_avx2_work() spilled. */
@@ -200,7 +223,7 @@ static __attribute__((noinline)) void scrub_stack(void)
 {
 	unsigned char buf[SCRUB_BYTES];
 
-	explicit_bzero(buf, sizeof(buf));
+	wipe(buf, sizeof(buf));
 }
 
 void chacha20_blocks_avx2(uint8_t *out, const uint32_t key[8], const uint32_t iv[4],

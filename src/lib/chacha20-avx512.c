@@ -154,6 +154,26 @@ void chacha20_16(uint8_t *out, const uint32_t key[8], const uint32_t iv[4], uint
 	store4(out, a3, b3, c3, d3, 3, nstore);
 }
 
+/*
+ * The state is in ZMM registers at the end; clear all 32 before anything (a signal
+ * frame, the dynamic linker) saves them. VZEROALL clears ZMM0-15 (and avoids the
+ * penalty of dirty upper halves in later SSE code); ZMM16-31 need explicit zeroing.
+ */
+static inline void wipe_vector_registers(void)
+{
+	_mm256_zeroall();
+	__asm__ volatile("vpxord %%zmm16, %%zmm16, %%zmm16\n\tvpxord %%zmm17, %%zmm17, %%zmm17\n\t"
+			 "vpxord %%zmm18, %%zmm18, %%zmm18\n\tvpxord %%zmm19, %%zmm19, %%zmm19\n\t"
+			 "vpxord %%zmm20, %%zmm20, %%zmm20\n\tvpxord %%zmm21, %%zmm21, %%zmm21\n\t"
+			 "vpxord %%zmm22, %%zmm22, %%zmm22\n\tvpxord %%zmm23, %%zmm23, %%zmm23\n\t"
+			 "vpxord %%zmm24, %%zmm24, %%zmm24\n\tvpxord %%zmm25, %%zmm25, %%zmm25\n\t"
+			 "vpxord %%zmm26, %%zmm26, %%zmm26\n\tvpxord %%zmm27, %%zmm27, %%zmm27\n\t"
+			 "vpxord %%zmm28, %%zmm28, %%zmm28\n\tvpxord %%zmm29, %%zmm29, %%zmm29\n\t"
+			 "vpxord %%zmm30, %%zmm30, %%zmm30\n\tvpxord %%zmm31, %%zmm31, %%zmm31"
+			 : : : "xmm16", "xmm17", "xmm18", "xmm19", "xmm20", "xmm21", "xmm22", "xmm23",
+			   "xmm24", "xmm25", "xmm26", "xmm27", "xmm28", "xmm29", "xmm30", "xmm31");
+}
+
 void chacha20_blocks_avx512(uint8_t *out, const uint32_t key[8], const uint32_t iv[4],
 			    size_t nblocks)
 {
@@ -170,4 +190,5 @@ void chacha20_blocks_avx512(uint8_t *out, const uint32_t key[8], const uint32_t 
 	} else if (nblocks) {
 		chacha20_16(out, key, iv, ctr, (unsigned int)nblocks);
 	}
+	wipe_vector_registers();
 }

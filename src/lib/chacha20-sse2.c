@@ -132,6 +132,21 @@ void chacha20_4(uint8_t *out, const uint32_t key[8], const uint32_t iv[4], uint6
 	transpose_store(out, x12, x13, x14, x15, 12, nstore);
 }
 
+/* The state is in XMM registers at the end; zero them before anything saves them. */
+static inline void wipe_vector_registers(void)
+{
+	__asm__ volatile("pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\t"
+			 "pxor %%xmm2, %%xmm2\n\tpxor %%xmm3, %%xmm3\n\t"
+			 "pxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\t"
+			 "pxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7\n\t"
+			 "pxor %%xmm8, %%xmm8\n\tpxor %%xmm9, %%xmm9\n\t"
+			 "pxor %%xmm10, %%xmm10\n\tpxor %%xmm11, %%xmm11\n\t"
+			 "pxor %%xmm12, %%xmm12\n\tpxor %%xmm13, %%xmm13\n\t"
+			 "pxor %%xmm14, %%xmm14\n\tpxor %%xmm15, %%xmm15"
+			 : : : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+			   "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+}
+
 static __attribute__((noinline))
 void chacha20_sse2_work(uint8_t *out, const uint32_t key[8], const uint32_t iv[4],
 			size_t nblocks)
@@ -149,6 +164,19 @@ void chacha20_sse2_work(uint8_t *out, const uint32_t key[8], const uint32_t iv[4
 	} else if (nblocks) {
 		chacha20_4(out, key, iv, ctr, (unsigned int)nblocks);
 	}
+	wipe_vector_registers();
+}
+
+/*
+ * wipe() - zero @len bytes at @p for good: the empty asm tells the compiler the
+ * zeros are read, so the stores to a dying buffer are not removed. Inline, unlike
+ * explicit_bzero(): a first call through the PLT would have the dynamic linker
+ * save every vector register on the stack.
+ */
+static inline void wipe(void *p, size_t len)
+{
+	memset(p, 0, len);
+	__asm__ volatile("" : : "r"(p) : "memory");
 }
 
 /* Overwrite the stack below the caller's frame, where chacha20_sse2_work() spilled. */
@@ -156,7 +184,7 @@ static __attribute__((noinline)) void scrub_stack(void)
 {
 	unsigned char buf[SCRUB_BYTES];
 
-	explicit_bzero(buf, sizeof(buf));
+	wipe(buf, sizeof(buf));
 }
 
 void chacha20_blocks_sse2(uint8_t *out, const uint32_t key[8], const uint32_t iv[4],

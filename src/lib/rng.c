@@ -33,6 +33,7 @@
 static __thread unsigned char tls_busy __attribute__((tls_model("initial-exec")));
 static __thread uint64_t tls_reseeds __attribute__((tls_model("initial-exec")));
 static __thread uint64_t tls_engine_requests __attribute__((tls_model("initial-exec")));
+static __thread uint64_t tls_reentrant __attribute__((tls_model("initial-exec")));
 static __thread struct rng_state *tls_state __attribute__((tls_model("initial-exec")));
 
 static chacha20_blocks_fn *blocks_fn;
@@ -50,6 +51,11 @@ uint64_t rng_thread_reseeds(void)
 uint64_t rng_thread_engine_requests(void)
 {
 	return tls_engine_requests;
+}
+
+uint64_t rng_thread_reentrant_calls(void)
+{
+	return tls_reentrant;
 }
 
 /* Fast key erasure: the first 32 bytes of each batch become the next key. */
@@ -153,8 +159,10 @@ bool rng_engine_fill(void *buf, size_t len, unsigned int reseed_flags, int *ret_
 
 	*ret_err = 0;
 	/* A signal handler that interrupted us on this thread: the kernel serves it. */
-	if (unlikely(tls_busy))
+	if (unlikely(tls_busy)) {
+		tls_reentrant++;
 		return false;
+	}
 	tls_busy = 1;
 	barrier();
 	s = rng_state_get();

@@ -45,9 +45,14 @@ _Static_assert(sizeof(struct rng_state) <= SLOT_VDSO_STATE_OFFSET, "rng state fi
  */
 bool rng_engine_fill(void *buf, size_t len, unsigned int reseed_flags, int *ret_err);
 
-/* For tests: this thread's state (NULL before first use) and its reseed count. */
+/*
+ * For tests: this thread's state (NULL before first use), how often it was
+ * seeded, how many requests the full engine path served (the small-request fast
+ * path is not counted), and how many nested calls went to the kernel.
+ */
 struct rng_state *rng_current_state(void);
 uint64_t rng_thread_reseeds(void);
 uint64_t rng_thread_engine_requests(void);
+uint64_t rng_thread_reentrant_calls(void);
 
 #endif

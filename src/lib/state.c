@@ -45,6 +45,8 @@ static void *map_chunk(enum state_memory m)
 	p = mmap(NULL, CHUNK_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
+	if (m == STATE_MEMORY_UNSAFE_TEST_ONLY)
+		return p;
 	/* Both are required: without wipe-on-fork a child would replay the parent. */
 	if (madvise(p, CHUNK_SIZE, MADV_WIPEONFORK) < 0 ||
 	    madvise(p, CHUNK_SIZE, MADV_DONTDUMP) < 0) {
@@ -130,6 +132,8 @@ const char *state_memory_name(enum state_memory m)
 		return "droppable";
 	case STATE_MEMORY_WIPEONFORK:
 		return "wipeonfork";
+	case STATE_MEMORY_UNSAFE_TEST_ONLY:
+		return "unsafe-test-only";
 	default:
 		return "none";
 	}

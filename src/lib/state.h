@@ -23,6 +23,7 @@ enum state_memory {
 	STATE_MEMORY_NONE,		/* no fork-safe memory: the engine must not run */
 	STATE_MEMORY_DROPPABLE,		/* MAP_DROPPABLE */
 	STATE_MEMORY_WIPEONFORK,	/* MADV_WIPEONFORK + MADV_DONTDUMP */
+	STATE_MEMORY_UNSAFE_TEST_ONLY,	/* plain memory: only the tests' negative control */
 };
 
 struct slot;
@@ -39,7 +40,11 @@ enum state_memory state_pool_memory(void);
 bool state_pool_wipes_on_fork(void);
 const char *state_memory_name(enum state_memory m);
 
-/* For tests: use WIPEONFORK even where MAP_DROPPABLE exists. Before first use only. */
+/*
+ * For tests, before first use: WIPEONFORK even where MAP_DROPPABLE exists, or
+ * UNSAFE_TEST_ONLY so a fork storm can prove that it sees repeats when memory is
+ * not wiped. Not exported from the shared library.
+ */
 void state_pool_force_memory(enum state_memory m);
 
 #endif

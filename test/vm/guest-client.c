@@ -6,6 +6,7 @@
  * generation and prints, one line per event on stdout (the guest console):
  *
  *   START pid=<pid> gen=<g> mono=<ns> real=<ns>
+ *   PATHS policy=<auto|always|never> memory=<droppable|wipeonfork|none> reseed=<vdso|syscall>
  *   DRAW seq=<n> gen=<g> engine=<0|1> mono=<ns> real=<ns> bytes=<hex>
  *   RISE gen=<g> mono=<ns>                 the page changed (futex wait woke)
  *   WATCHING gen=<g> mono=<ns>             the watcher is registered
@@ -17,7 +18,8 @@
  * DRAW's gen is the generation read before and after the draw; a draw during which it
  * changed says gen=<before>-<after>, so the host knows exactly which draws started after
  * a rise. engine says whether the userspace engine may serve (policy), for the quiesce
- * scenario. Times are CLOCK_MONOTONIC and CLOCK_REALTIME in ns; the host measures the
+ * scenario; PATHS says which memory and reseed paths this kernel gives (the 6.12 guest:
+ * MAP_DROPPABLE and the vDSO; 6.1: MADV_WIPEONFORK and the syscall). Times are CLOCK_MONOTONIC and CLOCK_REALTIME in ns; the host measures the
  * window after a resume from the guest agent's resume mark (guest-agent.c).
  *
  * Each line is written with one write(2), so lines from the three threads never mix.
@@ -35,7 +37,9 @@
 
 #include <snapsafe/snapsafe.h>
 
+#include "kernel-random.h"
 #include "policy.h"
+#include "state.h"
 
 enum {
 	DRAW_BYTES = 16,
@@ -177,6 +181,10 @@ int main(int argc, char **argv)
 		else
 			emit("DRAW seq=%" PRIu64 " gen=%u-%u engine=%d mono=%" PRIu64 " real=%" PRIu64
 			     " bytes=%s", seq, before, after, engine, mono, real, text);
+		if (seq == 0)
+			/* After the first draw: the state memory and the vDSO are set up. */
+			emit("PATHS policy=%s memory=%s reseed=%s", policy_mode_name(policy_mode()),
+			     state_memory_name(state_pool_memory()), kernel_random_path());
 		sleep_ms(interval_ms);
 	}
 }

@@ -38,6 +38,9 @@ DRAW_RX = re.compile(r'^DRAW seq=(\d+) gen=(\d+)(?:-(\d+))? engine=([01]) mono=(
                      r'bytes=([0-9a-f]+)')
 EVENT_RX = re.compile(r'^(RISE|SEEN|ACKED) gen=(\d+)(?: rc=(-?\d+))? mono=(\d+)(?: bytes=([0-9a-f]+))?')
 
+# What each guest kernel gives the library: (policy, state memory, kernel reseed path).
+EXPECTED_PATHS = {'6.1': ('auto', 'wipeonfork', 'syscall'), '6.12': ('auto', 'droppable', 'vdso')}
+
 guests = []          # every Guest started, for the failure dump
 results = {}         # printed at the end and by tools/vm-clone-demo
 
@@ -202,6 +205,11 @@ def scenario_vmfork(work, kernel, initrd):
     st = status(g)
     check(st['notifiers'].get('vmfork-kmsg') is True,
           'orig: the vmfork-kmsg notifier is live (%s)' % st['notifiers'])
+    _, _, m = g.wait_console(r'^PATHS policy=(\S+) memory=(\S+) reseed=(\S+)')
+    res['paths'] = m.group(0)
+    want = EXPECTED_PATHS[kernel.name]
+    check((m.group(1), m.group(2), m.group(3)) == want,
+          'orig: the client runs policy %s, state memory %s, reseed %s' % want)
     pre_draws = wait_draws(g, 10)
     check(all(d['engine'] == 1 for d in pre_draws[-5:]),
           'orig: the engine serves in the default policy (a VM notifier is live)')

@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The engine follows the generation sources. The test plays the daemon: it
+ * writes a page file in a temporary runtime directory, and a fake VMClock page.
+ *
+ * The clone test is the heart of it: save the thread's state, draw, put the saved
+ * state back (what a restored VM snapshot does to memory), raise the generation,
+ * draw again: nothing may repeat. Without the raise the same steps DO repeat,
+ * which the test asserts too, so it can see the bug it guards against.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "outputs.h"
+#include "page.h"
+#include "policy.h"
+#include "rng.h"
+#include "snapsafe/snapsafe.h"
+#include "test.h"
+
+enum { DRAWS = 16 };
+
+static struct snapsafe_page *page;
+static uint8_t *vmclock;
+static uint32_t epoch_counter;
+static char dir[] = "/tmp/snapsafe-test-XXXXXX";
+
+static void *map_file(const char *name, size_t size)
+{
+	char path[256];
+	void *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 || ftruncate(fd, 4096) < 0)
+		test_fail("create %s: %m", path);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		test_fail("mmap %s: %m", path);
+	return p;
+}
+
+/*
+ * Like the daemon: fields first, then generation and epoch in one release store,
+ * then wake the futex waiters on the generation word.
+ */
+static void publish(uint32_t gen, unsigned int notifier, uint32_t flags)
+{
+	__atomic_store_n(&page->flags, flags, __ATOMIC_RELEASE);
+	epoch_counter++;
+	__atomic_store_n((uint64_t *)(void *)page,
+			 snapsafe_gen_epoch_pack(gen, SNAPSAFE_EPOCH_MAKE(notifier, epoch_counter)),
+			 __ATOMIC_RELEASE);
+	syscall(SYS_futex, &page->generation, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+static void draw(struct outputs *o)
+{
+	uint8_t b[OUTPUT_SIZE];
+
+	for (int i = 0; i < DRAWS; i++) {
+		snapsafe_random_buf(b, sizeof(b));
+		outputs_add(o, b);
+	}
+}
+
+static size_t common(struct outputs *a, struct outputs *b)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < a->n; i++)
+		for (size_t j = 0; j < b->n; j++)
+			n += memcmp(a->v[i], b->v[j], OUTPUT_SIZE) == 0;
+	return n;
+}
+
+/* Draw, roll the state back as a restored snapshot would, maybe raise, draw again. */
+static size_t clone_and_compare(void (*raise)(void))
+{
+	struct rng_state saved;
+	struct outputs before = { 0 }, after = { 0 };
+	size_t n;
+
+	snapsafe_random_u32();	/* seeded and current */
+	memcpy(&saved, rng_current_state(), sizeof(saved));
+	draw(&before);
+	memcpy(rng_current_state(), &saved, sizeof(saved));
+	if (raise)
+		raise();
+	draw(&after);
+	n = common(&before, &after);
+	outputs_free(&before);
+	outputs_free(&after);
+	return n;
+}
+
+static void raise_generation(void)
+{
+	publish(page->generation + 1, SNAPSAFE_NOTIFIER_VMFORK_KMSG, SNAPSAFE_PAGE_RUNNING);
+}
+
+static void raise_vmclock(void)
+{
+	__atomic_add_fetch((uint64_t *)(void *)(vmclock + 104), 1, __ATOMIC_RELEASE);
+}
+
+TEST(test_auto_serves_while_a_vm_notifier_is_live)
+{
+	uint64_t before = rng_thread_engine_requests();
+	uint8_t b[2048];
+
+	snapsafe_random_buf(b, sizeof(b));
+	assert_eq(rng_thread_engine_requests(), before + 1);
+	assert_eq(snapsafe_generation(), page->generation);
+}
+
+TEST(test_restored_state_without_a_raise_repeats)
+{
+	size_t n = clone_and_compare(NULL);
+
+	fprintf(stderr, "without a raise: %zu of %d outputs repeat\n", n, DRAWS);
+	assert_eq(n, DRAWS);
+}
+
+TEST(test_restored_state_after_a_raise_never_repeats)
+{
+	uint64_t reseeds = rng_thread_reseeds();
+
+	assert_eq(clone_and_compare(raise_generation), 0);
+	assert_eq(rng_thread_reseeds(), reseeds + 1);
+}
+
+TEST(test_timer_epoch_reseeds_without_a_new_generation)
+{
+	uint64_t reseeds = rng_thread_reseeds();
+	uint32_t gen = page->generation;
+
+	publish(gen, SNAPSAFE_NOTIFIER_TIMER, SNAPSAFE_PAGE_RUNNING);
+	snapsafe_random_u32();
+	assert_eq(rng_thread_reseeds(), reseeds + 1);
+	assert_eq(snapsafe_generation(), gen);
+}
+
+TEST(test_quiesce_sends_every_request_to_the_kernel)
+{
+	uint64_t before;
+	uint8_t b[2048];
+
+	publish(page->generation, SNAPSAFE_NOTIFIER_CONTROL,
+		SNAPSAFE_PAGE_RUNNING | SNAPSAFE_PAGE_QUIESCED);
+	before = rng_thread_engine_requests();
+	for (int i = 0; i < 10; i++)
+		snapsafe_random_buf(b, sizeof(b));
+	snapsafe_random_u32();
+	assert_eq(rng_thread_engine_requests(), before);
+	/* Resume: a new generation, the flag cleared, the engine serves again. */
+	publish(page->generation + 1, SNAPSAFE_NOTIFIER_CONTROL, SNAPSAFE_PAGE_RUNNING);
+	snapsafe_random_buf(b, sizeof(b));
+	assert_eq(rng_thread_engine_requests(), before + 1);
+}
+
+TEST(test_stopped_daemon_or_no_vm_notifier_means_kernel)
+{
+	uint64_t before = rng_thread_engine_requests();
+	uint8_t b[2048];
+
+	publish(page->generation, SNAPSAFE_NOTIFIER_NONE, 0);	/* daemon exited */
+	snapsafe_random_buf(b, sizeof(b));
+	assert_eq(rng_thread_engine_requests(), before);
+
+	__atomic_store_n(&page->live_notifiers, 1ull << SNAPSAFE_NOTIFIER_TIMER, __ATOMIC_RELEASE);
+	publish(page->generation, SNAPSAFE_NOTIFIER_NONE, SNAPSAFE_PAGE_RUNNING);
+	snapsafe_random_buf(b, sizeof(b));
+	assert_eq(rng_thread_engine_requests(), before);	/* a timer covers no VM snapshot */
+
+	__atomic_store_n(&page->live_notifiers, 1ull << SNAPSAFE_NOTIFIER_VMFORK_KMSG,
+			 __ATOMIC_RELEASE);
+	publish(page->generation, SNAPSAFE_NOTIFIER_NONE, SNAPSAFE_PAGE_RUNNING);
+	snapsafe_random_buf(b, sizeof(b));
+	assert_eq(rng_thread_engine_requests(), before + 1);
+}
+
+TEST(test_vmclock_alone_enables_the_engine_and_its_change_reseeds)
+{
+	uint64_t before = rng_thread_engine_requests();
+	uint8_t b[2048];
+
+	snapsafe_random_buf(b, sizeof(b));
+	assert_eq(rng_thread_engine_requests(), before + 1);
+	assert_eq(snapsafe_generation(), 0);	/* no daemon page in this scenario */
+	assert_eq(clone_and_compare(NULL), DRAWS);
+	assert_eq(clone_and_compare(raise_vmclock), 0);
+}
+
+TEST(test_generation_wait_wakes_on_raise)
+{
+	uint32_t gen = snapsafe_generation();
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		usleep(100000);
+		raise_generation();
+		_exit(0);
+	}
+	assert_eq(snapsafe_generation_wait(gen, 10000), gen + 1);
+	assert_eq(snapsafe_generation_wait(gen + 1, 50), -ETIMEDOUT);
+}
+
+/* Usage: test-generation-sources page|vmclock (sources are mapped once per process). */
+int main(int argc, char **argv)
+{
+	bool vm = argc > 1 && strcmp(argv[1], "vmclock") == 0;
+	char path[256];
+
+	if (!mkdtemp(dir))
+		test_fail("mkdtemp: %m");
+	setenv("SNAPSAFE_RUNTIME_DIR", dir, 1);
+	unsetenv("SNAPSAFE_ENGINE");	/* the default policy: auto */
+	snprintf(path, sizeof(path), "%s/vmclock", dir);
+	setenv("SNAPSAFE_VMCLOCK_PATH", path, 1);
+
+	if (vm) {
+		vmclock = map_file("vmclock", 4096);
+		*(uint32_t *)(void *)(vmclock + 0) = 0x4b4c4356;	/* "VCLK" */
+		*(uint32_t *)(void *)(vmclock + 4) = 112;		/* size */
+		*(uint16_t *)(void *)(vmclock + 8) = 1;			/* version */
+		*(uint64_t *)(void *)(vmclock + 24) = 1ull << 8;	/* VM_GEN_COUNTER_PRESENT */
+		*(uint64_t *)(void *)(vmclock + 104) = 1;		/* vm_generation_counter */
+		RUN(test_vmclock_alone_enables_the_engine_and_its_change_reseeds);
+	} else {
+		page = map_file("generation", 4096);
+		page->magic = SNAPSAFE_PAGE_MAGIC;
+		page->version = SNAPSAFE_PAGE_VERSION;
+		page->header_size = sizeof(*page);
+		page->live_notifiers = 1ull << SNAPSAFE_NOTIFIER_VMFORK_KMSG;
+		publish(7, SNAPSAFE_NOTIFIER_STARTUP, SNAPSAFE_PAGE_RUNNING);
+		RUN(test_auto_serves_while_a_vm_notifier_is_live);
+		RUN(test_restored_state_without_a_raise_repeats);
+		RUN(test_restored_state_after_a_raise_never_repeats);
+		RUN(test_timer_epoch_reseeds_without_a_new_generation);
+		RUN(test_quiesce_sends_every_request_to_the_kernel);
+		RUN(test_stopped_daemon_or_no_vm_notifier_means_kernel);
+		RUN(test_generation_wait_wakes_on_raise);
+	}
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	return system(path) == 0 ? 0 : 1;
+}
