@@ -132,8 +132,10 @@ def _apt_image_package(meta):
         if m:
             return m.group(1)
         if attempt == 0 and os.geteuid() == 0:
-            subprocess.run(['apt-get', 'update', '-qq'], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+            # The same lock as tools/deps: the two kernels' tests run in parallel.
+            lock = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'snapsafe-apt.lock')
+            subprocess.run(['flock', lock, 'apt-get', 'update', '-qq'],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return None
 
 
