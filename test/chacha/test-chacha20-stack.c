@@ -52,6 +52,11 @@ static void check_no_key_left(const struct chacha20_impl *impl, size_t nblocks)
 
 int main(void)
 {
+#if defined(__SANITIZE_ADDRESS__)
+	/* ASan moves locals to its own fake stacks and pads frames: nothing to scan. */
+	fprintf(stderr, "SKIP: the stack layout under AddressSanitizer is not the real one\n");
+	return 77;
+#endif
 	if (getrandom(key, sizeof(key), 0) != sizeof(key))
 		test_fail("getrandom: %m");
 	for (size_t i = 0; i < chacha20_impls_count; i++) {
