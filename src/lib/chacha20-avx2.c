@@ -14,19 +14,19 @@
  * Key material: 16 YMM registers cannot hold the 16 state rows plus temporaries,
  * so the compiler spills some of the state (from which the key could be computed)
  * to the stack. The work therefore runs in its own frame and the same stack depth
- * is overwritten afterwards (scrub_stack()). That is best effort: it relies on the
- * worker's frame being smaller than the scrubbed area, which holds for GCC and
- * Clang at any optimisation level we build with. Vector registers are not wiped;
- * the next vector code overwrites them.
+ * is overwritten afterwards (chacha20_scrub_stack()). That is best effort: it
+ * relies on the worker's frame being smaller than the scrubbed area, which holds
+ * for GCC and Clang at any optimisation level we build with. The YMM registers
+ * are cleared at the end (VZEROALL).
  */
 #include <immintrin.h>
 #include <string.h>
 
 #include "chacha20.h"
+#include "chacha20-wipe.h"
 
 enum {
 	LANES		= 8,
-	SCRUB_BYTES	= 1024,	/* the worker's frame is about 700 bytes with GCC 12 -O2 */
 };
 
 static const uint32_t sigma[4] = { 0x61707865, 0x3320646e, 0x79622d32, 0x6b206574 };
@@ -206,26 +206,6 @@ void chacha20_avx2_work(uint8_t *out, const uint32_t key[8], const uint32_t iv[4
 	wipe_vector_registers();
 }
 
-/*
- * wipe() - zero @len bytes at @p for good: the empty asm tells the compiler the
- * zeros are read, so the stores to a dying buffer are not removed. Inline, unlike
- * explicit_bzero(): a first call through the PLT would have the dynamic linker
- * save every vector register on the stack.
- */
-static inline void wipe(void *p, size_t len)
-{
-	memset(p, 0, len);
-	__asm__ volatile("" : : "r"(p) : "memory");
-}
-
-/* Overwrite the stack below the caller's frame, where chacha20_avx2_work() spilled. */
-static __attribute__((noinline)) void scrub_stack(void)
-{
-	unsigned char buf[SCRUB_BYTES];
-
-	wipe(buf, sizeof(buf));
-}
-
 void chacha20_blocks_avx2(uint8_t *out, const uint32_t key[8], const uint32_t iv[4],
 			  size_t nblocks)
 {
@@ -235,5 +215,5 @@ void chacha20_blocks_avx2(uint8_t *out, const uint32_t key[8], const uint32_t iv
 		return;
 	}
 	chacha20_avx2_work(out, key, iv, nblocks);
-	scrub_stack();
+	chacha20_scrub_stack();
 }

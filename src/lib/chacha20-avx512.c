@@ -13,9 +13,8 @@
  *
  * Key material: the code makes no copy of the key or state in memory, and with 32
  * registers GCC 12 -O2 spills only the two counter rows (checked in the
- * disassembly). The vector registers are not wiped on return; the next vector
- * code overwrites them. A one-block tail goes to the portable code, which wipes
- * its stack copies.
+ * disassembly). All 32 ZMM registers are cleared on return. A one-block tail goes
+ * to the portable code, which wipes its stack copies.
  */
 #include <immintrin.h>
 

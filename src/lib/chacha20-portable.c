@@ -8,8 +8,7 @@
 #include <string.h>
 
 #include "chacha20.h"
-
-enum { SCRUB_BYTES = 512 };
+#include "chacha20-wipe.h"
 
 #define ROTL32(v, n) (((v) << (n)) | ((v) >> (32 - (n))))
 
@@ -26,40 +25,6 @@ static inline void store_le32(uint8_t *p, uint32_t v)
 	p[1] = (uint8_t)(v >> 8);
 	p[2] = (uint8_t)(v >> 16);
 	p[3] = (uint8_t)(v >> 24);
-}
-
-/*
- * wipe() - zero @len bytes at @p for good: the empty asm tells the compiler the
- * zeros are read, so the stores to a dying buffer are not removed. Inline, unlike
- * explicit_bzero(): a first call through the PLT would have the dynamic linker
- * save every vector register, key words included, deep on the stack.
- */
-static inline void wipe(void *p, size_t len)
-{
-	memset(p, 0, len);
-	__asm__ volatile("" : : "r"(p) : "memory");
-}
-
-/*
- * GCC copies the key with SSE loads and stores, so XMM registers hold key words
- * after the work; anything that saves them later (a signal frame, the dynamic
- * linker) would write them to memory. Zeroing the 16 XMM registers costs a few
- * cycles. General registers are left to be overwritten by the caller.
- */
-static inline void wipe_vector_registers(void)
-{
-#if defined(__x86_64__) && defined(__SSE2__)
-	__asm__ volatile("pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\t"
-			 "pxor %%xmm2, %%xmm2\n\tpxor %%xmm3, %%xmm3\n\t"
-			 "pxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\t"
-			 "pxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7\n\t"
-			 "pxor %%xmm8, %%xmm8\n\tpxor %%xmm9, %%xmm9\n\t"
-			 "pxor %%xmm10, %%xmm10\n\tpxor %%xmm11, %%xmm11\n\t"
-			 "pxor %%xmm12, %%xmm12\n\tpxor %%xmm13, %%xmm13\n\t"
-			 "pxor %%xmm14, %%xmm14\n\tpxor %%xmm15, %%xmm15"
-			 : : : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-			   "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-#endif
 }
 
 static __attribute__((noinline))
@@ -99,23 +64,10 @@ void chacha20_portable_work(uint8_t *out, const uint32_t key[8], const uint32_t 
 	 * caller may be using as its next key (fast key erasure): neither may outlive
 	 * this call on the stack.
 	 */
-	wipe(s, sizeof(s));
-	wipe(x, sizeof(x));
-	wipe_vector_registers();
-}
-
-/*
- * The compiler also keeps copies the code cannot name: 16 state words do not fit
- * in the general registers, so some are spilled, and GCC 12 stores a copy of
- * key[0..3] beside s[]. The work above therefore has its own frame, and this
- * overwrites the same stack depth once it has returned (its frame is about 250
- * bytes with GCC and Clang at -O2; twice that is scrubbed).
- */
-static __attribute__((noinline)) void scrub_stack(void)
-{
-	unsigned char buf[SCRUB_BYTES];
-
-	wipe(buf, sizeof(buf));
+	chacha20_wipe(s, sizeof(s));
+	chacha20_wipe(x, sizeof(x));
+	/* GCC copies the key with SSE loads and stores: XMM registers hold key words. */
+	chacha20_wipe_xmm();
 }
 
 void chacha20_blocks_portable(uint8_t *out, const uint32_t key[8], const uint32_t iv[4],
@@ -123,6 +75,11 @@ void chacha20_blocks_portable(uint8_t *out, const uint32_t key[8], const uint32_
 {
 	if (!nblocks)
 		return;
+	/*
+	 * 16 state words do not fit in the general registers, so the compiler spills
+	 * some, and GCC 12 stores a copy of key[0..3] beside s[]: the work has its own
+	 * frame, and the same stack depth is overwritten once it has returned.
+	 */
 	chacha20_portable_work(out, key, iv, nblocks);
-	scrub_stack();
+	chacha20_scrub_stack();
 }

@@ -13,17 +13,17 @@
  * Key material: as in the AVX2 code, 16 XMM registers cannot hold the state plus
  * temporaries, so the compiler spills state (from which the key could be
  * computed); the work runs in its own frame and the same stack depth is
- * overwritten afterwards (scrub_stack(), best effort). Vector registers are not
- * wiped.
+ * overwritten afterwards (chacha20_scrub_stack(), best effort), and the XMM
+ * registers, which hold the state at the end, are zeroed.
  */
 #include <emmintrin.h>
 #include <string.h>
 
 #include "chacha20.h"
+#include "chacha20-wipe.h"
 
 enum {
 	LANES		= 4,
-	SCRUB_BYTES	= 1024,	/* the worker's frame is about 300 bytes with GCC 12 -O2 */
 };
 
 static const uint32_t sigma[4] = { 0x61707865, 0x3320646e, 0x79622d32, 0x6b206574 };
@@ -132,21 +132,6 @@ void chacha20_4(uint8_t *out, const uint32_t key[8], const uint32_t iv[4], uint6
 	transpose_store(out, x12, x13, x14, x15, 12, nstore);
 }
 
-/* The state is in XMM registers at the end; zero them before anything saves them. */
-static inline void wipe_vector_registers(void)
-{
-	__asm__ volatile("pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\t"
-			 "pxor %%xmm2, %%xmm2\n\tpxor %%xmm3, %%xmm3\n\t"
-			 "pxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\t"
-			 "pxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7\n\t"
-			 "pxor %%xmm8, %%xmm8\n\tpxor %%xmm9, %%xmm9\n\t"
-			 "pxor %%xmm10, %%xmm10\n\tpxor %%xmm11, %%xmm11\n\t"
-			 "pxor %%xmm12, %%xmm12\n\tpxor %%xmm13, %%xmm13\n\t"
-			 "pxor %%xmm14, %%xmm14\n\tpxor %%xmm15, %%xmm15"
-			 : : : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
-			   "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
-}
-
 static __attribute__((noinline))
 void chacha20_sse2_work(uint8_t *out, const uint32_t key[8], const uint32_t iv[4],
 			size_t nblocks)
@@ -164,27 +149,7 @@ void chacha20_sse2_work(uint8_t *out, const uint32_t key[8], const uint32_t iv[4
 	} else if (nblocks) {
 		chacha20_4(out, key, iv, ctr, (unsigned int)nblocks);
 	}
-	wipe_vector_registers();
-}
-
-/*
- * wipe() - zero @len bytes at @p for good: the empty asm tells the compiler the
- * zeros are read, so the stores to a dying buffer are not removed. Inline, unlike
- * explicit_bzero(): a first call through the PLT would have the dynamic linker
- * save every vector register on the stack.
- */
-static inline void wipe(void *p, size_t len)
-{
-	memset(p, 0, len);
-	__asm__ volatile("" : : "r"(p) : "memory");
-}
-
-/* Overwrite the stack below the caller's frame, where chacha20_sse2_work() spilled. */
-static __attribute__((noinline)) void scrub_stack(void)
-{
-	unsigned char buf[SCRUB_BYTES];
-
-	wipe(buf, sizeof(buf));
+	chacha20_wipe_xmm();
 }
 
 void chacha20_blocks_sse2(uint8_t *out, const uint32_t key[8], const uint32_t iv[4],
@@ -196,5 +161,5 @@ void chacha20_blocks_sse2(uint8_t *out, const uint32_t key[8], const uint32_t iv
 		return;
 	}
 	chacha20_sse2_work(out, key, iv, nblocks);
-	scrub_stack();
+	chacha20_scrub_stack();
 }
