@@ -191,11 +191,33 @@ int cli_error(const char *cmd, int error)
 	}
 }
 
-int cli_request_value(int fd, const char *cmd, const char *request, uint64_t *ret_value)
+int cli_value_command(int argc, char **argv, const char *value_name, const char *request,
+		      const char *json_key, const char *json_extra)
 {
-	int r = client_request_value(fd, request, ret_value);
+	struct cli_options o;
+	char line[64];
+	uint64_t value;
+	int fd, r;
 
-	return r < 0 ? cli_error(cmd, r) : CLI_EXIT_OK;
+	r = cli_parse(argc, argv, value_name, true, &o);
+	if (r >= 0)
+		return r;
+	if (value_name)
+		snprintf(line, sizeof(line), "%s %" PRIu32, request, o.value);
+	else
+		snprintf(line, sizeof(line), "%s", request);
+	fd = cli_connect();
+	if (fd < 0)
+		return CLI_EXIT_UNREACHABLE;
+	r = client_request_value(fd, line, &value);
+	close(fd);
+	if (r < 0)
+		return cli_error(argv[0], r);
+	if (o.json)
+		printf("{\"%s\":%" PRIu64 "%s}\n", json_key, value, json_extra);
+	else
+		printf("%" PRIu64 "\n", value);
+	return CLI_EXIT_OK;
 }
 
 /*

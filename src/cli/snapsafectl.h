@@ -52,8 +52,16 @@ int cli_connect(void);
  */
 int cli_error(const char *cmd, int error);
 
-/* cli_request_value() - one request whose OK carries a number; errors go to cli_error(). */
-int cli_request_value(int fd, const char *cmd, const char *request, uint64_t *ret_value);
+/*
+ * cli_value_command() - all of a subcommand that sends one request whose OK carries a
+ * number and prints that number: parse the options, connect, ask, print.
+ * @value_name: the subcommand's numeric option ("min-gen"), appended to @request; or NULL
+ * @json_key: the member the number is printed as with --json
+ * @json_extra: further JSON members, "" or starting with a comma
+ * Return: the exit code.
+ */
+int cli_value_command(int argc, char **argv, const char *value_name, const char *request,
+		      const char *json_key, const char *json_extra);
 
 int cmd_status(int argc, char **argv);
 int cmd_trigger(int argc, char **argv);
