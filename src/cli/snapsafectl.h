@@ -8,6 +8,7 @@
 #define SNAPSAFE_CLI_SNAPSAFECTL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Exit codes; scripts rely on them, so they only ever get added to. */
