@@ -40,6 +40,10 @@ ssize_t snapsafe_getrandom(void *buf, size_t len, unsigned int flags);
  * snapsafe_random_buf() - fill a buffer with random bytes; never fails.
  * @buf: destination
  * @len: number of bytes
+ *
+ * Like arc4random_buf(): if the kernel refuses every way to its generator (the
+ * getrandom syscall and the device files), the process is aborted rather than
+ * given weak bytes.
  */
 void snapsafe_random_buf(void *buf, size_t len);
 
@@ -79,8 +83,8 @@ uint32_t snapsafe_generation(void);
  * @timeout_ms: how long to wait; 0 waits forever
  *
  * Uses a futex on the shared page: no socket, no registration.
- * Return: the new generation (> 0), -ETIMEDOUT, -EINTR on a signal, -ENOENT
- * when no daemon page exists.
+ * Return: the current generation once it differs from @seen, -ETIMEDOUT, -EINTR
+ * on a signal, -ENOENT when no daemon page exists.
  */
 int64_t snapsafe_generation_wait(uint32_t seen, unsigned int timeout_ms);
 

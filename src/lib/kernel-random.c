@@ -1,12 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Kernel random bytes through the vDSO when present, else the syscall; loops over short reads. */
+/*
+ * Kernel random bytes through the vDSO when present, else the syscall, else (a seccomp
+ * filter or a pre-3.17 kernel refusing the syscall) the device files; loops over short
+ * reads. Every path is the kernel's own generator: nothing here makes bytes.
+ */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "kernel-random.h"
+#include "missing.h"
 #include "vdso.h"
 
 static bool vdso_disabled;
@@ -21,6 +28,43 @@ const char *kernel_random_path(void)
 	return !vdso_disabled && vdso_getrandom_available() ? "vdso" : "syscall";
 }
 
+/*
+ * The syscall was refused outright (ENOSYS, EPERM): read the device files, as glibc's
+ * arc4random does. /dev/urandom never blocks, even before the pool is initialised on
+ * kernels before 5.18, so first wait until /dev/random is readable, which is the kernel
+ * saying the pool is ready (once per process; GRND_INSECURE asks not to wait).
+ */
+static ssize_t kernel_random_device(void *buf, size_t len, unsigned int flags)
+{
+	static bool pool_ready;
+	ssize_t r;
+	int fd;
+
+	if (!__atomic_load_n(&pool_ready, __ATOMIC_ACQUIRE) && !(flags & GRND_INSECURE)) {
+		struct pollfd p = { .events = POLLIN };
+
+		p.fd = open("/dev/random", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (p.fd < 0)
+			return -errno;
+		r = poll(&p, 1, (flags & GRND_NONBLOCK) ? 0 : -1);
+		if (r < 0)
+			r = -errno;
+		close(p.fd);
+		if (r <= 0)
+			return r == 0 ? -EAGAIN : r;
+		__atomic_store_n(&pool_ready, true, __ATOMIC_RELEASE);
+	}
+	fd = open(flags & GRND_RANDOM ? "/dev/random" : "/dev/urandom",
+		  O_RDONLY | O_CLOEXEC | O_NOCTTY | ((flags & GRND_NONBLOCK) ? O_NONBLOCK : 0));
+	if (fd < 0)
+		return -errno;
+	r = read(fd, buf, len);
+	if (r < 0)
+		r = -errno;
+	close(fd);
+	return r == 0 ? -EIO : r;
+}
+
 static ssize_t kernel_random_once(void *buf, size_t len, unsigned int flags)
 {
 	ssize_t r;
@@ -31,7 +75,11 @@ static ssize_t kernel_random_once(void *buf, size_t len, unsigned int flags)
 			return r;
 	}
 	r = syscall(SYS_getrandom, buf, len, flags);
-	return r < 0 ? -errno : r;
+	if (r >= 0)
+		return r;
+	if (errno == ENOSYS || errno == EPERM)
+		return kernel_random_device(buf, len, flags);
+	return -errno;
 }
 
 int kernel_random_fill(void *buf, size_t len, unsigned int flags)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Random bytes from the kernel: the vDSO getrandom where the kernel has it
- * (6.11+), else the getrandom syscall. This is both the reseed source of the
+ * (6.11+), else the getrandom syscall, else /dev/urandom once /dev/random says the
+ * pool is ready (when a seccomp filter or an old kernel refuses the syscall). This is both the reseed source of the
  * engine and the fallback for every request the engine must not serve.
  */
 #ifndef SNAPSAFE_LIB_KERNEL_RANDOM_H
@@ -12,7 +13,8 @@
 /*
  * kernel_random_fill() - fill all of @buf from the kernel.
  * Return: 0, or a negative errno: -EAGAIN (GRND_NONBLOCK, pool not ready),
- * -EINTR (a signal before any byte), -EINVAL, -EFAULT.
+ * -EINTR (a signal before any byte), -EINVAL, -EFAULT, or the errno of opening the
+ * device files when the syscall is refused too.
  */
 int kernel_random_fill(void *buf, size_t len, unsigned int flags);
 

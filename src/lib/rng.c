@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -285,9 +286,21 @@ EXPORT ssize_t snapsafe_getrandom(void *buf, size_t len, unsigned int flags)
 
 EXPORT void snapsafe_random_buf(void *buf, size_t len)
 {
-	/* Blocking flags: only EINTR can come back, and then we simply ask again. */
-	while (random_fill(buf, len, 0) < 0)
-		;
+	for (;;) {
+		int r = random_fill(buf, len, 0);
+
+		if (r == 0)
+			return;
+		/* A signal: ask again. */
+		if (r == -EINTR || r == -EAGAIN)
+			continue;
+		/*
+		 * The kernel refused every way in (the syscall and the device files), so
+		 * there is nothing safe to return and no way to say so: stop here, like
+		 * arc4random_buf(), rather than spin for ever or hand out weak bytes.
+		 */
+		abort();
+	}
 }
 
 EXPORT uint32_t snapsafe_random_u32(void)
