@@ -64,7 +64,7 @@ static void usage(FILE *f)
 		   "  -h, --help         this help; SUBCOMMAND --help for one subcommand\n"
 		   "  -V, --version      the version\n"
 		   "\nExit codes: 0 ok, 1 failure, 2 usage, 3 daemon unreachable, 4 permission denied,\n"
-		   "5 timed out, 6 connection lost. See snapsafectl(1).\n");
+		   "5 timed out, 6 connection lost. See snapsafectl(8).\n");
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -140,14 +140,19 @@ int cli_parse(int argc, char **argv, const char *value_name, bool json, struct c
 	return -1;
 }
 
+int cli_unreachable(int error)
+{
+	fprintf(stderr, "snapsafectl: cannot reach snapsafed at %s/%s: %s (is the daemon running?)\n",
+		client_runtime_dir(), SNAPSAFE_SOCKET_FILE, strerror(-error));
+	return CLI_EXIT_UNREACHABLE;
+}
+
 int cli_connect(void)
 {
 	int fd = client_connect(NULL);
 
 	if (fd < 0) {
-		fprintf(stderr, "snapsafectl: cannot reach snapsafed at %s/%s: %s "
-			"(is the daemon running?)\n", client_runtime_dir(), SNAPSAFE_SOCKET_FILE,
-			strerror(-fd));
+		cli_unreachable(fd);
 		return -1;
 	}
 	return fd;
@@ -162,10 +167,7 @@ int cli_error(const char *cmd, int error)
 	case ECONNREFUSED:
 	case ENOTDIR:
 	case ENAMETOOLONG:
-		fprintf(stderr, "snapsafectl: cannot reach snapsafed at %s/%s: %s "
-			"(is the daemon running?)\n", client_runtime_dir(), SNAPSAFE_SOCKET_FILE,
-			msg);
-		return CLI_EXIT_UNREACHABLE;
+		return cli_unreachable(error);
 	case EACCES:
 	case EPERM:
 		fprintf(stderr, "snapsafectl: %s: %s (needs root, CAP_CHECKPOINT_RESTORE or "

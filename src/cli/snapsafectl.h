@@ -47,6 +47,9 @@ int cli_parse(int argc, char **argv, const char *value_name, bool json, struct c
 /* cli_connect() - connect to the daemon. Return: the fd, or -1 after printing why. */
 int cli_connect(void);
 
+/* cli_unreachable() - say that connecting failed with the negative errno @error. Return: 3. */
+int cli_unreachable(int error);
+
 /*
  * cli_error() - print "snapsafectl: <cmd>: <what>" for the negative errno @error, with a
  * hint where one helps. Return: the exit code it maps to.

@@ -24,8 +24,10 @@ int cmd_watch(int argc, char **argv)
 	if (r >= 0)
 		return r;
 	r = snapsafe_watcher_open(0, &w);
+	/* Refused at connect (the socket's permissions), not by a privilege check. */
+	if (r == -EACCES || r == -EPERM)
+		return cli_unreachable(r);
 	if (r < 0)
-		/* WATCH itself fails with none of the errnos that mean "no daemon". */
 		return cli_error("watch", r);
 	for (;;) {
 		uint32_t gen;
