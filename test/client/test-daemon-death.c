@@ -13,9 +13,9 @@
 
 #include <snapsafe/snapsafe.h>
 
-#include "test-daemon.h"
+#include "daemon-util.h"
 
-static struct test_daemon daemon_;
+static struct td daemon_;
 
 struct reader {
 	struct snapsafe_watcher *w;
@@ -54,7 +54,8 @@ int main(void)
 	pid_t child;
 	char x;
 
-	test_daemon_start(&daemon_);
+	td_init(&daemon_, NULL);
+	td_start_argv(&daemon_, NULL);
 	/* Restore SIGPIPE: the library must not rely on the caller ignoring it. */
 	signal(SIGPIPE, SIG_DFL);
 
@@ -88,8 +89,8 @@ int main(void)
 	rd.w = bl;
 	assert_eq(pthread_create(&tr, NULL, read_thread, &rd), 0);
 	assert_eq(pthread_create(&tw, NULL, wait_thread, &wait_r), 0);
-	test_sleep_ms(100);	/* let both reach the daemon; the result holds either way */
-	test_daemon_kill(&daemon_, SIGKILL);
+	td_sleep_ms(100);	/* let both reach the daemon; the result holds either way */
+	td_stop_signal(&daemon_, SIGKILL);
 
 	pthread_join(tr, NULL);
 	pthread_join(tw, NULL);
@@ -116,7 +117,7 @@ int main(void)
 	snapsafe_watcher_close(bl);
 
 	/* A restart continues from the persisted generation, never below; clients recover. */
-	test_daemon_spawn(&daemon_);
+	td_start_argv(&daemon_, NULL);
 	assert_eq(snapsafe_watcher_open(SNAPSAFE_WATCHER_NONBLOCK, &again), 0);
 	g = (uint32_t)snapsafe_trigger(0);
 	assert_true(g > last);
@@ -127,6 +128,6 @@ int main(void)
 
 	kill(child, SIGKILL);
 	assert_eq(waitpid(child, &status, 0), child);
-	test_daemon_stop(&daemon_);
+	td_cleanup(&daemon_);
 	return 0;
 }

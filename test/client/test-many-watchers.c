@@ -10,11 +10,11 @@
 
 #include <snapsafe/snapsafe.h>
 
-#include "test-daemon.h"
+#include "daemon-util.h"
 
 enum { N_WATCHERS = 1000 };
 
-static struct test_daemon daemon_;
+static struct td daemon_;
 
 int main(void)
 {
@@ -33,7 +33,8 @@ int main(void)
 		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? N_WATCHERS + 64 : rl.rlim_max;
 		assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	}
-	test_daemon_start(&daemon_);
+	td_init(&daemon_, NULL);
+	td_start_argv(&daemon_, NULL);
 
 	for (int i = 0; i < N_WATCHERS; i++) {
 		int r = snapsafe_watcher_open(SNAPSAFE_WATCHER_NONBLOCK, &w[i]);
@@ -70,6 +71,6 @@ int main(void)
 	assert_eq(snapsafe_wait_watchers(0), 0);
 	for (int i = 0; i < N_WATCHERS; i++)
 		assert_true(snapsafe_watcher_close(w[i]) == NULL);
-	test_daemon_stop(&daemon_);
+	td_cleanup(&daemon_);
 	return 0;
 }

@@ -13,9 +13,9 @@
 #include <snapsafe/snapsafe.h>
 
 #include "client.h"
-#include "test-daemon.h"
+#include "daemon-util.h"
 
-static struct test_daemon daemon_;
+static struct td daemon_;
 
 static uint32_t trigger(uint32_t min_gen)
 {
@@ -69,7 +69,7 @@ static void wait_outdated(int expect)
 		n = snapsafe_outdated_watchers();
 		if (n == expect)
 			return;
-		test_sleep_ms(10);
+		td_sleep_ms(10);
 	}
 	test_fail("outdated watchers stayed %d, expected %d", n, expect);
 }
@@ -387,7 +387,8 @@ TEST(test_quiesce_and_resume)
 
 int main(void)
 {
-	test_daemon_start(&daemon_);
+	td_init(&daemon_, NULL);
+	td_start_argv(&daemon_, NULL);
 	RUN(test_open_starts_acknowledged);
 	RUN(test_bad_arguments_are_einval);
 	RUN(test_trigger_honours_min_gen);
@@ -401,6 +402,6 @@ int main(void)
 	RUN(test_daemon_answers_eintr_for_same_pid_watcher);
 	RUN(test_wait_watchers_is_eintr_when_own_watcher_becomes_outdated);
 	RUN(test_quiesce_and_resume);
-	test_daemon_stop(&daemon_);
+	td_cleanup(&daemon_);
 	return 0;
 }

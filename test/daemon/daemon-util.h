@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Helpers for the snapsafed integration tests: start the real daemon on a fresh
- * temporary runtime directory with test inputs (a kmsg file, a fake VMClock page,
- * no uevents), talk to it over its socket line by line, and clean up. Header only;
- * every wait is bounded so that a broken daemon fails a test instead of hanging it.
+ * The one helper for every test that runs the real snapsafed (test/daemon, test/client,
+ * test/cli): a fresh temporary runtime directory, exported as $SNAPSAFE_RUNTIME_DIR so
+ * that the library and snapsafectl find it; the daemon started on it with test inputs
+ * (a kmsg file, a fake VMClock page path, no uevents), killed (SIGTERM or SIGKILL) and
+ * restarted on the same directory; a line-by-line connection to its socket; cleanup.
+ * Header only; every wait is bounded so that a broken daemon fails a test instead of
+ * hanging it.
  */
 #ifndef SNAPSAFE_TEST_DAEMON_UTIL_H
 #define SNAPSAFE_TEST_DAEMON_UTIL_H
@@ -20,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -36,7 +40,7 @@ enum {
 };
 
 struct td {
-	const char *binary;
+	char binary[4096];
 	char dir[256];
 	char rt[300];
 	char sock[320];
@@ -45,6 +49,7 @@ struct td {
 	char sysgenid[320];
 	char compat[320];
 	char log[320];
+	bool uevent_auto;	/* leave the uevent notifier at its default, not --no-uevent */
 	pid_t pid;
 };
 
@@ -64,15 +69,27 @@ static inline uint64_t td_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* td_init() - a fresh directory; @binary is the snapsafed under test (argv[1]). */
+/*
+ * td_init() - a fresh directory, exported as $SNAPSAFE_RUNTIME_DIR.
+ * @binary: the snapsafed under test (argv[1]), or NULL for the one in the build tree
+ * ($SNAPSAFE_BUILD_ROOT, set by meson's test environment).
+ */
 static inline void td_init(struct td *t, const char *binary)
 {
 	const char *tmp = getenv("TMPDIR");
 
 	memset(t, 0, sizeof(*t));
-	if (!binary)
-		test_fail("usage: test SNAPSAFED");
-	t->binary = binary;
+	if (binary) {
+		snprintf(t->binary, sizeof(t->binary), "%s", binary);
+	} else {
+		const char *root = getenv("SNAPSAFE_BUILD_ROOT");
+
+		if (!root)
+			test_fail("SNAPSAFE_BUILD_ROOT is not set: run this test through meson test");
+		snprintf(t->binary, sizeof(t->binary), "%s/src/daemon/snapsafed", root);
+	}
+	if (access(t->binary, X_OK) < 0)
+		test_fail("%s: %s", t->binary, strerror(errno));
 	snprintf(t->dir, sizeof(t->dir), "%s/snapsafed-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(t->dir))
 		test_fail("mkdtemp: %s", strerror(errno));
@@ -84,6 +101,10 @@ static inline void td_init(struct td *t, const char *binary)
 	snprintf(t->sysgenid, sizeof(t->sysgenid), "%s/sysgenid", t->dir);
 	snprintf(t->compat, sizeof(t->compat), "%s/compat", t->dir);
 	snprintf(t->log, sizeof(t->log), "%s/log", t->dir);
+	if (setenv("SNAPSAFE_RUNTIME_DIR", t->rt, 1) < 0)
+		test_fail("setenv: %s", strerror(errno));
+	/* A test must not die of SIGPIPE where it means to check for EPIPE. */
+	signal(SIGPIPE, SIG_IGN);
 	/* An empty kernel log by default: the tests append records to it. */
 	close(open(t->kmsg, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
 	t->pid = -1;
@@ -138,7 +159,8 @@ static inline void td_start_argv(struct td *t, const char *const *extra)
 	argv[n++] = t->vmclock;
 	argv[n++] = "--sysgenid-path";
 	argv[n++] = t->sysgenid;
-	argv[n++] = "--no-uevent";
+	if (!t->uevent_auto)
+		argv[n++] = "--no-uevent";
 	argv[n++] = "--verbose";
 	for (; extra && *extra && n < 62; extra++)
 		argv[n++] = *extra;
@@ -151,9 +173,13 @@ static inline void td_start_argv(struct td *t, const char *const *extra)
 	if (t->pid == 0) {
 		int fd = open(t->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
+		/* A test that dies must not leave its daemon behind. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+
 		if (fd >= 0)
 			dup2(fd, STDERR_FILENO);
 		unsetenv("NOTIFY_SOCKET");
+		signal(SIGPIPE, SIG_DFL);	/* the daemon sets up its own */
 		execv(t->binary, (char **)argv);
 		_exit(127);
 	}
@@ -201,6 +227,48 @@ static inline int td_stop_signal(struct td *t, int sig)
 	}
 	t->pid = -1;
 	return status;
+}
+
+/* td_alive() - the daemon still runs (not exited, not killed by a signal). */
+static inline bool td_alive(struct td *t)
+{
+	int status;
+
+	if (t->pid <= 0)
+		return false;
+	if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
+		fprintf(stderr, "snapsafed exited: status 0x%x\n", status);
+		t->pid = -1;
+		return false;
+	}
+	return true;
+}
+
+/* td_log_count() - how many lines of the daemon's log contain @needle. */
+static inline unsigned td_log_count(const struct td *t, const char *needle)
+{
+	char line[4096];
+	unsigned n = 0;
+	FILE *f = fopen(t->log, "re");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* td_wait_log() - wait until more than @before lines contain @needle (proof the daemon saw it). */
+static inline void td_wait_log(const struct td *t, const char *needle, unsigned before)
+{
+	uint64_t deadline = td_now_ms() + TD_WAIT_MS;
+
+	while (td_log_count(t, needle) <= before) {
+		if (td_now_ms() > deadline)
+			test_fail("snapsafed never logged '%s' (see %s)", needle, t->log);
+		td_sleep_ms(10);
+	}
 }
 
 static inline int td_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -301,6 +369,7 @@ static inline int tconn_line_timeout(struct tconn *c, char *out, size_t size, in
 		struct pollfd p = { .fd = c->fd, .events = POLLIN };
 		int64_t left;
 		ssize_t n;
+		int r;
 
 		if (nl) {
 			size_t l = (size_t)(nl - c->buf);
@@ -313,11 +382,13 @@ static inline int tconn_line_timeout(struct tconn *c, char *out, size_t size, in
 			c->len -= l + 1;
 			return (int)l;
 		}
+		/* One poll even when the time is up, so that 0 means "only what is there". */
 		left = (int64_t)deadline - (int64_t)td_now_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
-		if (poll(&p, 1, (int)left) <= 0)
+		r = poll(&p, 1, left > 0 ? (int)left : 0);
+		if (r < 0 && errno == EINTR)
 			continue;
+		if (r == 0)
+			return -ETIMEDOUT;
 		n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -367,16 +438,23 @@ static inline void tconn_request(struct tconn *c, const char *req, char *out, si
 			test_fail("%s: got '%s', expected '%s...'", (req), _b, (want)); \
 	} while (0)
 
-/* tconn_u64() - send @req, require "OK <n>", return n. */
-static inline uint64_t tconn_u64(struct tconn *c, const char *req)
+/* tconn_u64_reply() - the next reply, which must be "OK <n>"; returns n. */
+static inline uint64_t tconn_u64_reply(struct tconn *c)
 {
 	struct protocol_line l;
 	char b[1024];
 
-	tconn_request(c, req, b, sizeof(b));
+	tconn_reply(c, b, sizeof(b));
 	if (protocol_line_parse(b, strlen(b), &l) < 0 || l.kind != PROTOCOL_LINE_OK || !l.has_value)
-		test_fail("%s: got '%s', expected OK <number>", req, b);
+		test_fail("got '%s', expected OK <number>", b);
 	return l.value;
+}
+
+/* tconn_u64() - send @req, require "OK <n>", return n. */
+static inline uint64_t tconn_u64(struct tconn *c, const char *req)
+{
+	tconn_send(c, req);
+	return tconn_u64_reply(c);
 }
 
 static inline struct protocol_status tconn_status(struct tconn *c)
