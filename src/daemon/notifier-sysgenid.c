@@ -88,7 +88,11 @@ int notifier_sysgenid_start(struct daemon *d)
 		log_info("sysgenid: %s is shorter than 4 bytes: off", path);
 		goto off;
 	}
-	if (d->opt.compat_path && stat(d->opt.compat_path, &cst) == 0 &&
+	/*
+	 * A device is never our compat file (compat.c leaves a character device alone), so
+	 * `--sysgenid-compat /dev/sysgenid` with the kernel's device there must keep this live.
+	 */
+	if (!sg.is_device && d->opt.compat_path && stat(d->opt.compat_path, &cst) == 0 &&
 	    cst.st_dev == st.st_dev && cst.st_ino == st.st_ino) {
 		log_info("sysgenid: %s is our own compat file: off", path);
 		goto off;
