@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -16,6 +17,7 @@
 #include "runtime-dir.h"
 #include "sources.h"
 #include "vmclock.h"
+#include "../../kmod/include/uapi/linux/sysgenid.h"
 
 struct gen_sources gen_sources;
 
@@ -37,6 +39,14 @@ static const void *map_readonly(const char *path, size_t size, bool want_chardev
 		close(fd);
 		return NULL;
 	}
+	/*
+	 * Every open /dev/sysgenid file counts as a watcher (the v4 ABI), and our mapping keeps
+	 * the file open for the life of the process although we never acknowledge: after the
+	 * first raise each process would stay an outdated watcher, and WAIT_WATCHERS would wait
+	 * for it until its timeout. Opt out; kernels without the ioctl (ENOTTY) never tracked.
+	 */
+	if (want_chardev)
+		(void)ioctl(fd, SYSGENID_SET_WATCHER_TRACKING, 0);
 	p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	return p == MAP_FAILED ? NULL : p;
