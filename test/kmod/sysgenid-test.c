@@ -5,15 +5,22 @@
  *
  *   sysgenid-test abi                    every ABI rule of /dev/sysgenid, as root; exit 0 or fail
  *   sysgenid-test gen                    print "gen=<page> outdated_watchers=<n>"
- *   sysgenid-test watcher GOFILE         a watcher: on each raise print "read gen=<g> mono=<ns>",
- *                                        wait for GOFILE to exist, ack, print "acked gen=<g>"
- *   sysgenid-test wait-watchers MS       open, print "ready", WAIT_WATCHERS(MS), print
- *                                        "wait ret=<0|-errno> mono=<ns>"
- *   sysgenid-test wait-gen GEN           print "gen=<g> mono=<ns>" once the page reaches >= GEN
- *                                        (blocking read(), no polling of the page)
+ *   sysgenid-test watcher GOFILE         a watcher: print "KWATCH pid=<p> go=GOFILE gen=<g>", then
+ *                                        on each raise "KWATCH pid=<p> read gen=<g> mono=<ns>",
+ *                                        wait for GOFILE to exist, acknowledge, and print
+ *                                        "KWATCH pid=<p> acked gen=<g> mono=<ns>"
+ *   sysgenid-test wait-watchers MS       open, print "KWAIT ready", WAIT_WATCHERS(MS), print
+ *                                        "KWAIT ret=<0|-errno> mono=<ns>"
+ *   sysgenid-test monitor                not a watcher (tracking off): print "KMON gen=<g>", then
+ *                                        "KRISE gen=<g> mono=<ns>" as soon as a blocking read()
+ *                                        returns a raise (the kernel's own moment, no polling)
  *   sysgenid-test force MIN_GEN          FORCE_GEN_UPDATE; print the new generation
- *   sysgenid-test hold                   keep a file and a mapping open until killed
+ *   sysgenid-test hold                   keep a mapping (the file closed) until killed
+ *   sysgenid-test kmsg-mark              log "sysgenid-test: mono=<ns>" to /dev/kmsg, so that the
+ *                                        host can put the kernel log's timestamps on our clock
  *
+ * Lines start with a tag because the scenario sends them to the guest console, where the
+ * client's lines are too; times are CLOCK_MONOTONIC, the clock of the agent's resume mark.
  * It is built statically (the guest has busybox and static programs only) and includes the
  * module's uapi header, so it tests the numbers that header documents.
  */
@@ -671,28 +678,37 @@ static int cmd_gen(void)
 	return 0;
 }
 
+/* Acknowledge the newest generation, reading again when a raise overtook us. */
+static uint32_t ack_current(int fd, uint32_t g)
+{
+	ssize_t n;
+
+	while ((n = xwrite(fd, g, 4)) == -EINVAL)
+		if (xread(fd, &g, 4) != 4)
+			test_fail("re-read failed");
+	if (n != 4)
+		test_fail("write: %s", strerror((int)-n));
+	return g;
+}
+
 static int cmd_watcher(const char *gofile)
 {
 	int fd = open_dev(O_RDWR);
+	int pid = (int)getpid();
 	uint32_t g = 0;
 
-	printf("watching gen=%" PRIu32 "\n", page_gen());
+	printf("KWATCH pid=%d go=%s gen=%" PRIu32 "\n", pid, gofile, page_gen());
 	for (;;) {
 		struct stat st;
 		ssize_t n = xread(fd, &g, 4);
 
 		if (n != 4)
 			test_fail("read: %s", strerror((int)-n));
-		printf("read gen=%" PRIu32 " mono=%" PRIu64 "\n", g, mono_ns());
+		printf("KWATCH pid=%d read gen=%" PRIu32 " mono=%" PRIu64 "\n", pid, g, mono_ns());
 		while (stat(gofile, &st) < 0)
 			usleep(2000);
-		/* A newer raise may have come meanwhile: acknowledge what is current then. */
-		while ((n = xwrite(fd, g, 4)) == -EINVAL)
-			if (xread(fd, &g, 4) != 4)
-				test_fail("re-read failed");
-		if (n != 4)
-			test_fail("write: %s", strerror((int)-n));
-		printf("acked gen=%" PRIu32 " mono=%" PRIu64 "\n", g, mono_ns());
+		g = ack_current(fd, g);
+		printf("KWATCH pid=%d acked gen=%" PRIu32 " mono=%" PRIu64 "\n", pid, g, mono_ns());
 	}
 }
 
@@ -701,28 +717,30 @@ static int cmd_wait_watchers(unsigned long ms)
 	int fd = open_dev(O_RDONLY);
 	long r;
 
-	printf("ready\n");
+	printf("KWAIT ready\n");
 	r = xioctl(fd, SYSGENID_WAIT_WATCHERS, ms);
-	printf("wait ret=%ld mono=%" PRIu64 "\n", r, mono_ns());
+	printf("KWAIT ret=%ld mono=%" PRIu64 "\n", r, mono_ns());
 	return 0;
 }
 
-static int cmd_wait_gen(uint32_t want)
+static int cmd_monitor(void)
 {
 	int fd = open_dev(O_RDWR);
-	uint32_t g = page_gen();
+	uint32_t g = 0;
 
-	printf("ready gen=%" PRIu32 "\n", g);
-	while (g < want) {
+	/* Not a watcher: the counts the scenario checks are the watchers' alone. */
+	if (xioctl(fd, SYSGENID_SET_WATCHER_TRACKING, 0) != 0)
+		test_fail("SET_WATCHER_TRACKING(0) failed");
+	printf("KMON gen=%" PRIu32 "\n", page_gen());
+	for (;;) {
 		ssize_t n = xread(fd, &g, 4);
+		uint64_t t = mono_ns();
 
 		if (n != 4)
 			test_fail("read: %s", strerror((int)-n));
-		if (xwrite(fd, g, 4) != 4)
-			continue;
+		printf("KRISE gen=%" PRIu32 " mono=%" PRIu64 "\n", g, t);
+		ack_current(fd, g);
 	}
-	printf("gen=%" PRIu32 " mono=%" PRIu64 "\n", g, mono_ns());
-	return 0;
 }
 
 static int cmd_hold(void)
@@ -740,6 +758,25 @@ static int cmd_hold(void)
 		pause();
 }
 
+/*
+ * The kernel log stamps records with local_clock(), not CLOCK_MONOTONIC: one record carrying
+ * both lets the host convert the stamps of the module's and random.c's records.
+ */
+static int cmd_kmsg_mark(void)
+{
+	char line[80];
+	int fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	int n;
+
+	if (fd < 0)
+		test_fail("/dev/kmsg: %s", strerror(errno));
+	n = snprintf(line, sizeof(line), "sysgenid-test: mono=%" PRIu64 "\n", mono_ns());
+	if (write(fd, line, (size_t)n) != n)
+		test_fail("write /dev/kmsg: %s", strerror(errno));
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -751,15 +788,17 @@ int main(int argc, char **argv)
 		return cmd_watcher(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "wait-watchers") == 0)
 		return cmd_wait_watchers(strtoul(argv[2], NULL, 0));
-	if (argc == 3 && strcmp(argv[1], "wait-gen") == 0)
-		return cmd_wait_gen((uint32_t)strtoul(argv[2], NULL, 0));
+	if (argc == 2 && strcmp(argv[1], "monitor") == 0)
+		return cmd_monitor();
 	if (argc == 3 && strcmp(argv[1], "force") == 0) {
 		printf("gen=%" PRIu32 "\n", force((uint32_t)strtoul(argv[2], NULL, 0)));
 		return 0;
 	}
 	if (argc == 2 && strcmp(argv[1], "hold") == 0)
 		return cmd_hold();
-	fprintf(stderr, "usage: sysgenid-test abi|gen|watcher GOFILE|wait-watchers MS|"
-		"wait-gen GEN|force MIN|hold\n");
+	if (argc == 2 && strcmp(argv[1], "kmsg-mark") == 0)
+		return cmd_kmsg_mark();
+	fprintf(stderr, "usage: sysgenid-test abi|gen|watcher GOFILE|wait-watchers MS|monitor|"
+		"force MIN|hold|kmsg-mark\n");
 	return 2;
 }

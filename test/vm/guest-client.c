@@ -7,7 +7,8 @@
  *
  *   START pid=<pid> gen=<g> mono=<ns> real=<ns>
  *   PATHS policy=<auto|always|never> memory=<droppable|wipeonfork|none> reseed=<vdso|syscall>
- *   DRAW seq=<n> gen=<g> engine=<0|1> mono=<ns> real=<ns> bytes=<hex>
+ *         sysgenid=<0|1>
+ *   DRAW seq=<n> gen=<g> engine=<0|1> mono=<ns> real=<ns> bytes=<hex> [kgen=<k>]
  *   RISE gen=<g> mono=<ns>                 the page changed (futex wait woke)
  *   WATCHING gen=<g> mono=<ns>             the watcher is registered
  *   SEEN gen=<g> mono=<ns> bytes=<hex>     the watcher read a new generation, and
@@ -19,12 +20,20 @@
  * changed says gen=<before>-<after>, so the host knows exactly which draws started after
  * a rise. engine says whether the userspace engine may serve (policy), for the quiesce
  * scenario; PATHS says which memory and reseed paths this kernel gives (the 6.12 guest:
- * MAP_DROPPABLE and the vDSO; 6.1: MADV_WIPEONFORK and the syscall). Times are CLOCK_MONOTONIC and CLOCK_REALTIME in ns; the host measures the
- * window after a resume from the guest agent's resume mark (guest-agent.c).
+ * MAP_DROPPABLE and the vDSO; 6.1: MADV_WIPEONFORK and the syscall) and whether the
+ * library maps a kernel /dev/sysgenid as a generation source of its own (the kmod tests).
+ * Times are CLOCK_MONOTONIC and CLOCK_REALTIME in ns; the host measures the window after a
+ * resume from the guest agent's resume mark (guest-agent.c).
+ *
+ * With a kernel /dev/sysgenid (test/kmod), DRAW also says kgen=<k>, the device's generation
+ * before and after the draw (<before>-<after> when it changed), read from a mapping of our
+ * own: the host tells by it which draws began after the kernel's raise and before the
+ * daemon's, the window that only the library's direct read of the device closes.
  *
  * Each line is written with one write(2), so lines from the three threads never mix.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -32,6 +41,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,13 +51,16 @@
 
 #include "kernel-random.h"
 #include "policy.h"
+#include "sources.h"
 #include "state.h"
+#include "../../kmod/include/uapi/linux/sysgenid.h"
 
 enum {
 	DRAW_BYTES = 16,
 };
 
 static unsigned int interval_ms = 20;
+static const volatile uint32_t *kgen;	/* a kernel /dev/sysgenid's page, or NULL */
 
 static uint64_t now_ns(clockid_t clk)
 {
@@ -92,6 +107,27 @@ static void sleep_ms(unsigned int ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+/* Our own read-only view of a kernel /dev/sysgenid, which must not count as a watcher. */
+static void map_kernel_sysgenid(void)
+{
+	struct stat st;
+	void *p;
+	int fd;
+
+	fd = open("/dev/sysgenid", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) ||
+	    ioctl(fd, SYSGENID_SET_WATCHER_TRACKING, 0) < 0) {
+		close(fd);
+		return;
+	}
+	p = mmap(NULL, 4, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p != MAP_FAILED)
+		kgen = p;
 }
 
 /* Wakes on the page's futex as soon as the daemon raises: the rise, in guest time. */
@@ -151,11 +187,12 @@ static void *watch_thread(void *arg)
 int main(int argc, char **argv)
 {
 	uint8_t buf[DRAW_BYTES];
-	char text[2 * DRAW_BYTES + 1];
+	char text[2 * DRAW_BYTES + 1], ktext[32];
 	pthread_t t1, t2;
 
 	if (argc > 1)
 		interval_ms = (unsigned int)strtoul(argv[1], NULL, 10);
+	map_kernel_sysgenid();
 
 	emit("START pid=%d gen=%u mono=%" PRIu64 " real=%" PRIu64, (int)getpid(),
 	     snapsafe_generation(), now_ns(CLOCK_MONOTONIC), now_ns(CLOCK_REALTIME));
@@ -166,6 +203,7 @@ int main(int argc, char **argv)
 	}
 	for (uint64_t seq = 0;; seq++) {
 		uint32_t before = snapsafe_generation(), after;
+		uint32_t kbefore = kgen ? *kgen : 0, kafter;
 		bool engine;
 		uint64_t mono, real;
 
@@ -173,18 +211,25 @@ int main(int argc, char **argv)
 		mono = now_ns(CLOCK_MONOTONIC);
 		real = now_ns(CLOCK_REALTIME);
 		after = snapsafe_generation();
+		kafter = kgen ? *kgen : 0;
 		engine = policy_engine_allowed();
 		hex(text, buf, sizeof(buf));
+		ktext[0] = '\0';
+		if (kgen && kbefore == kafter)
+			snprintf(ktext, sizeof(ktext), " kgen=%u", kbefore);
+		else if (kgen)
+			snprintf(ktext, sizeof(ktext), " kgen=%u-%u", kbefore, kafter);
 		if (before == after)
 			emit("DRAW seq=%" PRIu64 " gen=%u engine=%d mono=%" PRIu64 " real=%" PRIu64
-			     " bytes=%s", seq, before, engine, mono, real, text);
+			     " bytes=%s%s", seq, before, engine, mono, real, text, ktext);
 		else
 			emit("DRAW seq=%" PRIu64 " gen=%u-%u engine=%d mono=%" PRIu64 " real=%" PRIu64
-			     " bytes=%s", seq, before, after, engine, mono, real, text);
+			     " bytes=%s%s", seq, before, after, engine, mono, real, text, ktext);
 		if (seq == 0)
 			/* After the first draw: the state memory and the vDSO are set up. */
-			emit("PATHS policy=%s memory=%s reseed=%s", policy_mode_name(policy_mode()),
-			     state_memory_name(state_pool_memory()), kernel_random_path());
+			emit("PATHS policy=%s memory=%s reseed=%s sysgenid=%d",
+			     policy_mode_name(policy_mode()), state_memory_name(state_pool_memory()),
+			     kernel_random_path(), gen_sources.sysgenid);
 		sleep_ms(interval_ms);
 	}
 }
