@@ -5,8 +5,10 @@
  * "random: crng reseeded due to virtual machine fork" record, which vmgenid causes
  * through add_vmfork_randomness() (Linux 5.18+).
  *
- * Only facility 0 counts: the kernel forces a non-zero facility on everything a
- * process writes to /dev/kmsg, so no process can fake the record. Records carry a
+ * Only facility 0 and exactly the text random.c logs count: the kernel forces a
+ * non-zero facility on everything a process writes to /dev/kmsg, and a kernel record
+ * that merely quotes the text (audit records quote file names) is another record, so
+ * no process can fake it. Records carry a
  * sequence number; the last one handled is persisted, so a restart raises once for a
  * VM fork it missed, while the first start takes the newest record as its baseline
  * (the kernel log of a restored VM already holds the record of its own restore).
@@ -24,7 +26,8 @@
 #include "daemon.h"
 #include "log.h"
 
-#define VMFORK_TEXT "crng reseeded due to virtual machine fork"
+/* random.c: pr_notice("crng reseeded due to virtual machine fork\n") under pr_fmt "random: ". */
+#define VMFORK_TEXT "random: crng reseeded due to virtual machine fork"
 
 enum {
 	KMSG_BUF	= 16384,	/* /dev/kmsg wants room for one whole record */
@@ -107,7 +110,13 @@ bool kmsg_record_is_vmfork(const struct kmsg_record *r)
 	/* Facility 0 is the kernel: a process writing to /dev/kmsg never gets it. */
 	if ((r->priority >> 3) != 0)
 		return false;
-	return memmem(r->text, r->text_len, VMFORK_TEXT, sizeof(VMFORK_TEXT) - 1) != NULL;
+	/*
+	 * The whole text, not a part of it: kernel records also quote what processes chose
+	 * (an audit or AppArmor record with a file name, a file system message with a label),
+	 * and such a record would carry facility 0 around a forged VM-fork text.
+	 */
+	return r->text_len == sizeof(VMFORK_TEXT) - 1 &&
+	       memcmp(r->text, VMFORK_TEXT, sizeof(VMFORK_TEXT) - 1) == 0;
 }
 
 bool vmgenid_device_present(void)
