@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "page.h"
@@ -37,6 +38,12 @@ struct state {
 	char boot_id[40];		/* a different boot invalidates the kmsg position */
 };
 
+enum uevent_mode {
+	UEVENT_AUTO,	/* only where the kernel sends the event (Linux 6.8 with vmgenid) */
+	UEVENT_ON,	/* --uevent */
+	UEVENT_OFF,	/* --no-uevent */
+};
+
 struct options {
 	const char *runtime_dir;
 	const char *compat_path;
@@ -44,7 +51,7 @@ struct options {
 	bool have_group;
 	gid_t group;
 	const char *kmsg_path;		/* NULL: /dev/kmsg */
-	bool uevent;
+	enum uevent_mode uevent;
 	const char *vmclock_path;	/* NULL: /dev/vmclock0 */
 	const char *sysgenid_path;	/* NULL: /dev/sysgenid */
 };
@@ -156,5 +163,13 @@ int kmsg_record_parse(const char *line, size_t len, struct kmsg_record *ret);
 bool kmsg_record_is_vmfork(const struct kmsg_record *r);
 /* uevent_is_new_vmgenid() - ACTION=change with NEW_VMGENID=1, in a kernel uevent payload. */
 bool uevent_is_new_vmgenid(const char *buf, size_t len);
+struct sockaddr_nl;
+/*
+ * uevent_accept() - a received uevent datagram that raises: sent by the kernel (netlink
+ * port id 0; @salen is the received address length), not truncated (@msg_flags), and
+ * uevent_is_new_vmgenid().
+ */
+bool uevent_accept(const struct sockaddr_nl *sa, socklen_t salen, int msg_flags, const char *buf,
+		   size_t len);
 
 #endif

@@ -43,7 +43,9 @@ static void help(void)
 	       "  --timer SECONDS         a new epoch every SECONDS (0: off, the default)\n"
 	       "  --control-group GROUP   members of GROUP may trigger, quiesce and resume\n"
 	       "  --kmsg-path PATH        read kernel records from PATH (default /dev/kmsg)\n"
-	       "  --uevent, --no-uevent   listen for NEW_VMGENID uevents (default on)\n"
+	       "  --uevent, --no-uevent   listen for NEW_VMGENID uevents, or not (default: on\n"
+	       "                          Linux 6.8 with a vmgenid device, the only kernel that\n"
+	       "                          sends them)\n"
 	       "  --vmclock-path PATH     VMClock device (default /dev/vmclock0)\n"
 	       "  --sysgenid-path PATH    kernel SysGenID device to mirror (default /dev/sysgenid)\n"
 	       "  -v, --verbose           debug messages\n"
@@ -92,7 +94,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	};
 	int c;
 
-	o->uevent = true;
+	o->uevent = UEVENT_AUTO;
 	while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) >= 0) {
 		switch (c) {
 		case OPT_RUNTIME_DIR:
@@ -126,10 +128,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->kmsg_path = optarg;
 			break;
 		case OPT_UEVENT:
-			o->uevent = true;
+			o->uevent = UEVENT_ON;
 			break;
 		case OPT_NO_UEVENT:
-			o->uevent = false;
+			o->uevent = UEVENT_OFF;
 			break;
 		case OPT_VMCLOCK:
 			o->vmclock_path = optarg;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The uevent notifier: Linux 6.8+ vmgenid sends a KOBJ_CHANGE uevent with
- * NEW_VMGENID=1 when the VM generation ID changes. We listen on the kernel's uevent
+ * The uevent notifier: Linux 6.8's vmgenid sends a KOBJ_CHANGE uevent with
+ * NEW_VMGENID=1 when the VM generation ID changes (reverted in 6.9; see
+ * kernel_has_vmgenid_uevent()). We listen on the kernel's uevent
  * multicast group and accept only messages whose sender port id is 0 (the kernel:
  * a process cannot send from port 0), so udev rebroadcasts and forgeries are ignored.
  * The payload check is a pure function, fuzzed.
@@ -68,6 +69,18 @@ bool uevent_is_new_vmgenid(const char *buf, size_t len)
 	return has_entry(buf, len, "ACTION=change") && has_entry(buf, len, "NEW_VMGENID=1");
 }
 
+bool uevent_accept(const struct sockaddr_nl *sa, socklen_t salen, int msg_flags, const char *buf,
+		   size_t len)
+{
+	/* Port id 0 is the kernel: a process cannot send from it, udev included. */
+	if (salen < sizeof(*sa) || sa->nl_family != AF_NETLINK || sa->nl_pid != 0)
+		return false;
+	/* A cut message may have lost the entries that make it what it claims to be. */
+	if (msg_flags & MSG_TRUNC)
+		return false;
+	return uevent_is_new_vmgenid(buf, len);
+}
+
 static void uevent_dispatch(struct daemon *d, struct source *s, uint32_t events)
 {
 	for (unsigned i = 0; i < 64; i++) {
@@ -92,18 +105,23 @@ static void uevent_dispatch(struct daemon *d, struct source *s, uint32_t events)
 				log_warning_errno(errno, "uevent: recvmsg");
 			return;
 		}
-		if (sa.nl_family != AF_NETLINK || sa.nl_pid != 0)
-			continue;	/* not from the kernel */
-		if (mh.msg_flags & MSG_TRUNC)
+		if (mh.msg_namelen >= sizeof(sa) && sa.nl_pid != 0) {
+			log_debug("uevent: ignored a message from port %u: not the kernel",
+				  (unsigned)sa.nl_pid);
 			continue;
-		if (uevent_is_new_vmgenid(buf, (size_t)n)) {
+		}
+		if (uevent_accept(&sa, mh.msg_namelen, mh.msg_flags, buf, (size_t)n)) {
 			log_notice("Kernel uevent NEW_VMGENID=1");
 			daemon_raise(d, SNAPSAFE_NOTIFIER_UEVENT, 0);
 		}
 	}
 }
 
-/* NEW_VMGENID uevents exist since Linux 6.8. */
+/*
+ * NEW_VMGENID uevents exist in Linux 6.8 only: the change was reverted in 6.9 (and in
+ * 6.8.y stable), so on any other kernel the event never comes and a live notifier would
+ * claim a VM coverage the system does not have.
+ */
 static bool kernel_has_vmgenid_uevent(void)
 {
 	struct utsname u;
@@ -111,7 +129,7 @@ static bool kernel_has_vmgenid_uevent(void)
 
 	if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &maj, &min) != 2)
 		return false;
-	return maj > 6 || (maj == 6 && min >= 8);
+	return maj == 6 && min == 8;
 }
 
 int notifier_uevent_start(struct daemon *d)
@@ -119,10 +137,12 @@ int notifier_uevent_start(struct daemon *d)
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK, .nl_groups = 1 };
 	int fd, sz = UEVENT_RCVBUF, r;
 
-	if (!d->opt.uevent)
+	if (d->opt.uevent == UEVENT_OFF)
 		return 0;
-	if (!kernel_has_vmgenid_uevent() || !vmgenid_device_present()) {
-		log_info("uevent: no vmgenid device or kernel older than 6.8: off");
+	/* --uevent: the operator says this kernel sends it (a backport), or a test feeds it. */
+	if (d->opt.uevent == UEVENT_AUTO &&
+	    (!kernel_has_vmgenid_uevent() || !vmgenid_device_present())) {
+		log_info("uevent: no vmgenid device or not Linux 6.8: off");
 		return 0;
 	}
 	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);

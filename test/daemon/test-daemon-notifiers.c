@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The notifiers other than kmsg, each fed through its test path: the vmclock notifier on
+ * a fake VMClock page (a counter change raises; a torn seqlock read, seq_count odd or
+ * changing under the reader, is never taken as a new generation; a change while the
+ * daemon was down raises at start), the --sysgenid-compat file (0644, at least 4 bytes,
+ * updated in place so that a mapping taken earlier sees every raise, unchanged by
+ * epoch-only events), the timer (--timer 1: new epochs, never a new generation), and the
+ * uevent notifier (its payload parser and sender check directly, and a forged uevent
+ * from a process sent to the kernel's multicast group on the live netlink socket).
+ * Usage: test-daemon-notifiers SNAPSAFED
+ */
+#include <linux/netlink.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+
+#include "daemon-util.h"
+#include "daemon.h"
+
+/* The VMClock layout (Linux include/uapi/linux/vmclock-abi.h), as offsets. */
+enum {
+	VC_MAGIC	= 0,
+	VC_SIZE		= 4,
+	VC_VERSION	= 8,
+	VC_SEQ		= 12,
+	VC_FLAGS	= 24,
+	VC_GEN		= 104,
+};
+
+static struct td t;
+static uint8_t *vc;	/* the fake VMClock page, shared with the daemon's mapping */
+
+static uint32_t *vc32(size_t off)
+{
+	return (uint32_t *)(void *)(vc + off);
+}
+
+static uint64_t *vc64(size_t off)
+{
+	return (uint64_t *)(void *)(vc + off);
+}
+
+static void vmclock_create(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	if (fd < 0 || ftruncate(fd, 4096) < 0)
+		test_fail("create %s: %s", path, strerror(errno));
+	vc = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (vc == MAP_FAILED)
+		test_fail("mmap %s: %s", path, strerror(errno));
+	*vc32(VC_MAGIC) = 0x4b4c4356;		/* "VCLK" */
+	*vc32(VC_SIZE) = 112;
+	*(uint16_t *)(void *)(vc + VC_VERSION) = 1;
+	*vc64(VC_FLAGS) = 1ull << 8;		/* VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT */
+	*vc64(VC_GEN) = 41;
+}
+
+/* The host's side of the seqlock: odd while writing. */
+static void vmclock_begin(void)
+{
+	__atomic_store_n(vc32(VC_SEQ), *vc32(VC_SEQ) + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void vmclock_end(void)
+{
+	__atomic_store_n(vc32(VC_SEQ), *vc32(VC_SEQ) + 1, __ATOMIC_RELEASE);
+}
+
+static void vmclock_set(uint64_t gen)
+{
+	vmclock_begin();
+	__atomic_store_n(vc64(VC_GEN), gen, __ATOMIC_RELAXED);
+	vmclock_end();
+}
+
+TEST(test_vmclock_is_live_with_a_valid_page)
+{
+	assert_true(td_status(&t).notifiers_live & (1u << SNAPSAFE_NOTIFIER_VMCLOCK));
+}
+
+TEST(test_vmclock_counter_change_raises)
+{
+	uint32_t gen = td_status(&t).generation;
+	struct protocol_status st;
+
+	vmclock_set(*vc64(VC_GEN) + 1);
+	td_wait_generation(&t, gen + 1);
+	st = td_status(&t);
+	assert_eq(st.generation, gen + 1);
+	assert_eq(st.epoch_notifier, SNAPSAFE_NOTIFIER_VMCLOCK);
+}
+
+TEST(test_vmclock_odd_seq_count_is_not_a_new_generation)
+{
+	uint32_t gen = td_status(&t).generation;
+	unsigned busy = td_log_count(&t, "vmclock: read: ");
+
+	/* The host is half-way through an update: the new counter is there, seq_count odd. */
+	vmclock_begin();
+	__atomic_store_n(vc64(VC_GEN), *vc64(VC_GEN) + 1, __ATOMIC_RELAXED);
+	/* Twice, so that at least one whole poll saw the odd seq_count. */
+	td_wait_log(&t, "vmclock: read: ", busy);
+	td_wait_log(&t, "vmclock: read: ", busy + 1);
+	assert_eq(td_status(&t).generation, gen);
+	/* The update completes: now it is a new generation, once. */
+	vmclock_end();
+	td_wait_generation(&t, gen + 1);
+	assert_eq(td_status(&t).generation, gen + 1);
+}
+
+static volatile bool writer_stop;
+
+/*
+ * A host that keeps rewriting the page and puts a different counter in it while
+ * seq_count is odd, then the old one back: the only consistent value never changes.
+ */
+static void *torn_writer(void *arg)
+{
+	uint64_t real = *vc64(VC_GEN);
+
+	(void)arg;
+	for (uint64_t i = 1; !writer_stop; i++) {
+		vmclock_begin();
+		__atomic_store_n(vc64(VC_GEN), real + i, __ATOMIC_RELAXED);
+		for (int spin = 0; spin < 200; spin++)
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		__atomic_store_n(vc64(VC_GEN), real, __ATOMIC_RELAXED);
+		vmclock_end();
+		if (i % 4096 == 0)
+			sched_yield();	/* two shared cores: let the daemon run too */
+	}
+	return NULL;
+}
+
+TEST(test_vmclock_value_read_while_seq_count_changes_is_never_taken)
+{
+	uint32_t gen = td_status(&t).generation;
+	pthread_t w;
+
+	writer_stop = false;
+	assert_eq(pthread_create(&w, NULL, torn_writer, NULL), 0);
+	/* About 15 polls of the daemon; a reader without the seqlock would raise in most. */
+	td_sleep_ms(1500);
+	writer_stop = true;
+	pthread_join(w, NULL);
+	td_sleep_ms(300);
+	assert_eq(td_status(&t).generation, gen);
+}
+
+TEST(test_vmclock_change_while_down_raises_on_restart)
+{
+	uint32_t gen = td_status(&t).generation;
+	struct protocol_status st;
+
+	td_stop_signal(&t, SIGTERM);
+	vmclock_set(*vc64(VC_GEN) + 1);
+	td_start(&t, "--sysgenid-compat", t.compat);
+	st = td_status(&t);
+	assert_eq(st.generation, gen + 1);
+	assert_eq(st.epoch_notifier, SNAPSAFE_NOTIFIER_STARTUP);
+	/* Nothing changed since: no raise. */
+	td_stop_signal(&t, SIGKILL);
+	td_start(&t, "--sysgenid-compat", t.compat);
+	assert_eq(td_status(&t).generation, gen + 1);
+}
+
+static uint32_t compat_value(void)
+{
+	uint32_t v = 0;
+	int fd = open(t.compat, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || pread(fd, &v, sizeof(v), 0) != sizeof(v))
+		test_fail("read %s: %s", t.compat, strerror(errno));
+	close(fd);
+	return v;
+}
+
+TEST(test_compat_file_is_0644_and_holds_the_generation)
+{
+	struct stat st;
+
+	assert_eq(stat(t.compat, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	/* Created 0600 and the daemon runs under umask 077: it must still be 0644. */
+	assert_eq(st.st_mode & 07777, 0644);
+	assert_true(st.st_size >= 4);
+	assert_eq(compat_value(), td_status(&t).generation);
+}
+
+TEST(test_compat_file_tracks_the_generation_in_place)
+{
+	const volatile uint32_t *map;
+	struct stat before, after, by_fd;
+	uint32_t gen;
+	int fd;
+
+	/* What AWS-LC does: stat, open, map 4 bytes read-only, keep the mapping. */
+	assert_eq(stat(t.compat, &before), 0);
+	fd = open(t.compat, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	map = mmap(NULL, 4, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(map != MAP_FAILED);
+	assert_eq(*map, td_status(&t).generation);
+
+	for (int i = 0; i < 3; i++) {
+		gen = (uint32_t)td_u64(&t, "TRIGGER");
+		/* The reply comes after the store: the old mapping already sees it. */
+		assert_eq(*map, gen);
+	}
+	gen = (uint32_t)td_u64(&t, "TRIGGER 100000");
+	assert_eq(gen, 100000);
+	assert_eq(*map, 100000);
+
+	assert_eq(stat(t.compat, &after), 0);
+	assert_eq(fstat(fd, &by_fd), 0);
+	assert_eq(after.st_ino, before.st_ino);
+	assert_eq(after.st_dev, before.st_dev);
+	assert_eq(by_fd.st_ino, before.st_ino);
+	assert_true(by_fd.st_nlink >= 1);
+	assert_eq(after.st_size, before.st_size);
+	assert_eq(after.st_mode & 07777, 0644);
+
+	/* A restart keeps the file and the mapping. */
+	td_stop_signal(&t, SIGKILL);
+	td_start(&t, "--sysgenid-compat", t.compat);
+	assert_eq(stat(t.compat, &after), 0);
+	assert_eq(after.st_ino, before.st_ino);
+	gen = (uint32_t)td_u64(&t, "TRIGGER");
+	assert_eq(*map, gen);
+	munmap((void *)map, 4);
+	close(fd);
+}
+
+TEST(test_compat_file_ignores_epoch_only_events)
+{
+	uint32_t gen = td_status(&t).generation;
+
+	assert_eq(td_u64(&t, "QUIESCE"), gen);
+	assert_eq(compat_value(), gen);
+	assert_eq(td_u64(&t, "RESUME"), gen + 1);
+	assert_eq(compat_value(), gen + 1);
+}
+
+TEST(test_timer_changes_the_epoch_never_the_generation)
+{
+	struct td tm;
+	const struct snapsafe_page *p;
+	struct tconn w;
+	uint32_t gen, epoch, compat;
+	uint64_t ge, deadline;
+	unsigned ticks = 0;
+	char line[256];
+
+	td_init(&tm, t.binary);
+	td_start(&tm, "--timer", "1", "--sysgenid-compat", tm.compat);
+	assert_true(td_status(&tm).notifiers_live & (1u << SNAPSAFE_NOTIFIER_TIMER));
+	p = td_map_page(&tm);
+	tconn_open(&w, &tm);
+	gen = (uint32_t)tconn_u64(&w, "WATCH");
+	ge = snapsafe_page_gen_epoch(p);
+	epoch = (uint32_t)(ge >> 32);
+	compat = gen;
+
+	/* Two timer epochs, each a new epoch word with the timer's id. */
+	deadline = td_now_ms() + TD_WAIT_MS;
+	while (ticks < 2) {
+		uint64_t now = snapsafe_page_gen_epoch(p);
+		uint32_t e = (uint32_t)(now >> 32);
+
+		assert_eq((uint32_t)now, gen);
+		if (e != epoch) {
+			assert_eq(SNAPSAFE_EPOCH_ID(e), SNAPSAFE_NOTIFIER_TIMER);
+			assert_ne(SNAPSAFE_EPOCH_COUNTER(e), SNAPSAFE_EPOCH_COUNTER(epoch));
+			epoch = e;
+			ticks++;
+		}
+		if (td_now_ms() > deadline)
+			test_fail("the timer made %u new epochs in %d ms", ticks, TD_WAIT_MS);
+		td_sleep_ms(20);
+	}
+	assert_eq(td_status(&tm).generation, gen);
+	assert_eq(td_status(&tm).epoch_notifier, SNAPSAFE_NOTIFIER_TIMER);
+	assert_eq(td_u64(&tm, "OUTDATED"), 0);
+	/* The watcher was told nothing, and the compat file did not move. */
+	assert_eq(tconn_line_timeout(&w, line, sizeof(line), 0), -ETIMEDOUT);
+	tconn_expect_prefix(&w, "READ", "ERR EAGAIN");
+	{
+		uint32_t v = 0;
+		int fd = open(tm.compat, O_RDONLY | O_CLOEXEC);
+
+		assert_true(fd >= 0);
+		assert_eq(pread(fd, &v, 4, 0), 4);
+		close(fd);
+		assert_eq(v, compat);
+	}
+	tconn_close(&w);
+	munmap((void *)p, SNAPSAFE_PAGE_SIZE);
+	td_cleanup(&tm);
+}
+
+/* A kernel uevent payload: "ACTION@DEVPATH\0KEY=VALUE\0...". */
+#define KERNEL_VMGENID								\
+	"change@/devices/platform/VMGENCTR:00\0ACTION=change\0"			\
+	"DEVPATH=/devices/platform/VMGENCTR:00\0SUBSYSTEM=platform\0"		\
+	"NEW_VMGENID=1\0DRIVER=vmgenid\0MODALIAS=acpi:VMGENCTR:\0SEQNUM=4242\0"
+
+TEST(test_uevent_parser_accepts_only_the_kernel_new_vmgenid_change)
+{
+	static const char ok[] = KERNEL_VMGENID;
+	/* udev's rebroadcast: a "libudev" magic header, then the properties. */
+	static const char udev[] = "libudev\0\xfe\xed\xca\xfe\0\0\0\0ACTION=change\0NEW_VMGENID=1\0";
+	static const char add[] = "add@/devices/platform/VMGENCTR:00\0ACTION=add\0NEW_VMGENID=1\0";
+	static const char zero[] = "change@/devices/x\0ACTION=change\0NEW_VMGENID=0\0";
+	static const char prefix[] = "change@/devices/x\0ACTION=change\0NEW_VMGENID=10\0";
+	static const char no_action[] = "change@/devices/x\0NEW_VMGENID=1\0";
+	static const char header_only[] = "change@/devices/x";
+
+	assert_true(uevent_is_new_vmgenid(ok, sizeof(ok) - 1));
+	assert_true(!uevent_is_new_vmgenid(udev, sizeof(udev) - 1));
+	assert_true(!uevent_is_new_vmgenid(add, sizeof(add) - 1));
+	assert_true(!uevent_is_new_vmgenid(zero, sizeof(zero) - 1));
+	assert_true(!uevent_is_new_vmgenid(prefix, sizeof(prefix) - 1));
+	assert_true(!uevent_is_new_vmgenid(no_action, sizeof(no_action) - 1));
+	assert_true(!uevent_is_new_vmgenid(header_only, sizeof(header_only) - 1));
+	assert_true(!uevent_is_new_vmgenid("", 0));
+	/* Every truncation (read under ASan: no byte past @len) before NEW_VMGENID=1 is whole. */
+	for (size_t n = 0; n < sizeof(ok) - 1; n++) {
+		bool r = uevent_is_new_vmgenid(ok, n);
+
+		if (n < (size_t)((const char *)memmem(ok, sizeof(ok) - 1, "NEW_VMGENID=1", 13) - ok) + 13)
+			assert_true(!r);
+	}
+}
+
+TEST(test_uevent_sender_other_than_the_kernel_is_refused)
+{
+	static const char ok[] = KERNEL_VMGENID;
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK, .nl_pid = 0, .nl_groups = 1 };
+	struct sockaddr_nl process = { .nl_family = AF_NETLINK, .nl_pid = 4242, .nl_groups = 1 };
+	struct sockaddr_nl other = { .nl_family = AF_UNIX };
+
+	assert_true(uevent_accept(&kernel, sizeof(kernel), 0, ok, sizeof(ok) - 1));
+	assert_true(!uevent_accept(&process, sizeof(process), 0, ok, sizeof(ok) - 1));
+	assert_true(!uevent_accept(&other, sizeof(other), 0, ok, sizeof(ok) - 1));
+	assert_true(!uevent_accept(&kernel, 0, 0, ok, sizeof(ok) - 1));
+	assert_true(!uevent_accept(&kernel, sizeof(kernel), MSG_TRUNC, ok, sizeof(ok) - 1));
+}
+
+/* On a kernel without the uevent (all but 6.8) the notifier must not claim to be live. */
+TEST(test_uevent_is_not_live_by_default_on_a_kernel_without_it)
+{
+	struct utsname u;
+	unsigned maj = 0, min = 0;
+	struct td ue;
+
+	assert_eq(uname(&u), 0);
+	if (sscanf(u.release, "%u.%u", &maj, &min) == 2 && maj == 6 && min == 8) {
+		fprintf(stderr, "skipped: Linux 6.8 has the NEW_VMGENID uevent\n");
+		return;
+	}
+	td_init(&ue, t.binary);
+	ue.uevent_auto = true;
+	td_start_argv(&ue, NULL);
+	assert_true(!(td_status(&ue).notifiers_live & (1u << SNAPSAFE_NOTIFIER_UEVENT)));
+	td_cleanup(&ue);
+}
+
+/* A process sends a NEW_VMGENID uevent to the kernel's group itself: it must be ignored. */
+TEST(test_uevent_forged_by_a_process_never_raises)
+{
+	static const char msg[] = KERNEL_VMGENID;
+	struct sockaddr_nl dst = { .nl_family = AF_NETLINK, .nl_groups = 1 };
+	struct sockaddr_nl src = { .nl_family = AF_NETLINK };
+	struct td ue;
+	unsigned seen;
+	int fd;
+
+	td_init(&ue, t.binary);
+	td_start(&ue, "--uevent");
+	assert_true(td_status(&ue).notifiers_live & (1u << SNAPSAFE_NOTIFIER_UEVENT));
+	fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
+	assert_true(fd >= 0);
+	assert_eq(bind(fd, (struct sockaddr *)&src, sizeof(src)), 0);
+	seen = td_log_count(&ue, "uevent: ignored");
+	if (sendto(fd, msg, sizeof(msg) - 1, 0, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+		/* Sending to a uevent group needs CAP_NET_ADMIN. */
+		fprintf(stderr, "skipped: cannot send a uevent: %s\n", strerror(errno));
+	} else {
+		td_wait_log(&ue, "uevent: ignored", seen);
+		assert_eq(td_status(&ue).generation, 0);
+	}
+	close(fd);
+	assert_true(td_alive(&ue));
+	td_cleanup(&ue);
+}
+
+int main(int argc, char **argv)
+{
+	mode_t old;
+	int fd;
+
+	td_init(&t, argc > 1 ? argv[1] : NULL);
+	vmclock_create(t.vmclock);
+	fd = open(t.compat, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	old = umask(077);
+	td_start(&t, "--sysgenid-compat", t.compat);
+	umask(old);
+	RUN(test_vmclock_is_live_with_a_valid_page);
+	RUN(test_vmclock_counter_change_raises);
+	RUN(test_vmclock_odd_seq_count_is_not_a_new_generation);
+	RUN(test_vmclock_value_read_while_seq_count_changes_is_never_taken);
+	RUN(test_vmclock_change_while_down_raises_on_restart);
+	RUN(test_compat_file_is_0644_and_holds_the_generation);
+	RUN(test_compat_file_tracks_the_generation_in_place);
+	RUN(test_compat_file_ignores_epoch_only_events);
+	RUN(test_timer_changes_the_epoch_never_the_generation);
+	RUN(test_uevent_parser_accepts_only_the_kernel_new_vmgenid_change);
+	RUN(test_uevent_sender_other_than_the_kernel_is_refused);
+	RUN(test_uevent_is_not_live_by_default_on_a_kernel_without_it);
+	RUN(test_uevent_forged_by_a_process_never_raises);
+	assert_eq(td_stop_signal(&t, SIGTERM), 0);
+	td_cleanup(&t);
+	return 0;
+}
