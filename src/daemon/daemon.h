@@ -29,8 +29,8 @@ struct source {
 struct state {
 	uint32_t generation;
 	uint32_t epoch_counter;
-	bool have_kmsg_seq;
-	uint64_t kmsg_seq;		/* last kmsg record handled */
+	bool have_kmsg_next;		/* a kmsg position exists (even an empty log gives one) */
+	uint64_t kmsg_next;		/* first kmsg sequence number not handled yet */
 	bool have_vmclock;
 	uint64_t vmclock_counter;	/* last vm_generation_counter handled */
 	bool have_sysgenid;

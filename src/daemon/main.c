@@ -194,7 +194,7 @@ static void restore_state(struct daemon *d)
 	if (state_read_boot_id(boot_id, sizeof(boot_id)) == 0) {
 		/* kmsg sequence numbers restart at each boot: an old position means nothing. */
 		if (d->state.boot_id[0] && strcmp(d->state.boot_id, boot_id) != 0)
-			d->state.have_kmsg_seq = false;
+			d->state.have_kmsg_next = false;
 		memcpy(d->state.boot_id, boot_id, sizeof(boot_id));
 	}
 	d->generation = d->state.generation;

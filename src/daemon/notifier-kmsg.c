@@ -8,10 +8,13 @@
  * Only facility 0 and exactly the text random.c logs count: the kernel forces a
  * non-zero facility on everything a process writes to /dev/kmsg, and a kernel record
  * that merely quotes the text (audit records quote file names) is another record, so
- * no process can fake it. Records carry a
- * sequence number; the last one handled is persisted, so a restart raises once for a
- * VM fork it missed, while the first start takes the newest record as its baseline
- * (the kernel log of a restored VM already holds the record of its own restore).
+ * no process can fake it.
+ *
+ * Records carry a sequence number; the next one to handle is persisted, so a restart
+ * raises once for a VM fork it missed, while the first start takes what the log holds
+ * as its baseline (the kernel log of a restored VM already holds the record of its
+ * own restore). An empty log is a baseline too: every record after it is new, even
+ * one logged while the daemon is down.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -45,8 +48,7 @@ struct kmsg {
 	bool line_overflow;		/* dropping the rest of an over-long line */
 	/* The catch-up scan at start. */
 	bool scanning;
-	uint64_t scan_max_seq;
-	bool scan_any;
+	uint64_t scan_next;		/* one past the newest record seen */
 	bool scan_found;
 	bool seq_dirty;
 };
@@ -143,6 +145,12 @@ bool vmgenid_device_present(void)
 	return false;
 }
 
+/* The position after record @seq (saturating: a fake file may say UINT64_MAX). */
+static uint64_t seq_after(uint64_t seq)
+{
+	return seq == UINT64_MAX ? seq : seq + 1;
+}
+
 static void handle_line(struct kmsg *k, const char *line, size_t len)
 {
 	struct daemon *d = k->d;
@@ -154,17 +162,17 @@ static void handle_line(struct kmsg *k, const char *line, size_t len)
 	if (kmsg_record_parse(line, len, &r) < 0)
 		return;
 	if (k->scanning) {
-		k->scan_any = true;
-		if (r.seq > k->scan_max_seq)
-			k->scan_max_seq = r.seq;
-		if (d->state.have_kmsg_seq && r.seq > d->state.kmsg_seq && kmsg_record_is_vmfork(&r))
+		if (seq_after(r.seq) > k->scan_next)
+			k->scan_next = seq_after(r.seq);
+		if (d->state.have_kmsg_next && r.seq >= d->state.kmsg_next &&
+		    kmsg_record_is_vmfork(&r))
 			k->scan_found = true;
 		return;
 	}
-	if (d->state.have_kmsg_seq && r.seq <= d->state.kmsg_seq)
+	if (d->state.have_kmsg_next && r.seq < d->state.kmsg_next)
 		return;		/* seen before this restart */
-	d->state.have_kmsg_seq = true;
-	d->state.kmsg_seq = r.seq;
+	d->state.have_kmsg_next = true;
+	d->state.kmsg_next = seq_after(r.seq);
 	k->seq_dirty = true;
 	if (kmsg_record_is_vmfork(&r)) {
 		log_notice("Kernel reports a VM fork (kmsg seq %llu)", (unsigned long long)r.seq);
@@ -306,10 +314,14 @@ int notifier_kmsg_start(struct daemon *d)
 		log_notice("vmfork-kmsg: a VM fork was logged while snapsafed was not running");
 		d->startup_raise = true;
 	}
-	/* An empty log gives no baseline: then every record that comes is new. */
-	if (k->scan_any && (!d->state.have_kmsg_seq || k->scan_max_seq > d->state.kmsg_seq)) {
-		d->state.kmsg_seq = k->scan_max_seq;
-		d->state.have_kmsg_seq = true;
+	/*
+	 * The baseline: past everything the log holds now. The first start with an empty
+	 * log has one too, sequence 0, so that a record logged after it is new even when
+	 * the daemon is down by then; main() saves it before the socket opens.
+	 */
+	if (!d->state.have_kmsg_next || k->scan_next > d->state.kmsg_next) {
+		d->state.kmsg_next = k->scan_next;
+		d->state.have_kmsg_next = true;
 	}
 
 	if (k->is_regular) {
@@ -335,7 +347,7 @@ int notifier_kmsg_start(struct daemon *d)
 	}
 	kmsg_state = k;
 	log_info("vmfork-kmsg: reading %s from seq %llu: live", path,
-		 (unsigned long long)d->state.kmsg_seq);
+		 (unsigned long long)d->state.kmsg_next);
 	return 1;
 fail:
 	if (k->tick.fd >= 0)

@@ -78,9 +78,13 @@ int state_load(const char *path, struct state *ret)
 			s.generation = (uint32_t)u;
 		} else if (strcmp(line, "epoch_counter") == 0) {
 			s.epoch_counter = (uint32_t)u;
-		} else if (strcmp(line, "kmsg_seq") == 0) {
-			s.have_kmsg_seq = true;
-			s.kmsg_seq = u;
+		} else if (strcmp(line, "kmsg_next") == 0) {
+			s.have_kmsg_next = true;
+			s.kmsg_next = u;
+		} else if (strcmp(line, "kmsg_seq") == 0 && !s.have_kmsg_next && u < UINT64_MAX) {
+			/* Before kmsg_next: the last record handled. */
+			s.have_kmsg_next = true;
+			s.kmsg_next = u + 1;
 		} else if (strcmp(line, "vmclock_counter") == 0) {
 			s.have_vmclock = true;
 			s.vmclock_counter = u;
@@ -105,9 +109,9 @@ int state_save(const char *path, const struct state *s)
 	off = (size_t)n;
 	if (s->boot_id[0])
 		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "boot_id=%s\n", s->boot_id);
-	if (s->have_kmsg_seq)
-		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "kmsg_seq=%" PRIu64 "\n",
-					s->kmsg_seq);
+	if (s->have_kmsg_next)
+		off += (size_t)snprintf(buf + off, sizeof(buf) - off, "kmsg_next=%" PRIu64 "\n",
+					s->kmsg_next);
 	if (s->have_vmclock)
 		off += (size_t)snprintf(buf + off, sizeof(buf) - off,
 					"vmclock_counter=%" PRIu64 "\n", s->vmclock_counter);

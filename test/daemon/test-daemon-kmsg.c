@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The vmfork-kmsg notifier fed through --kmsg-path with records in /dev/kmsg's format
+ * ("PRI,SEQ,TS,FLAGS;text"): only the kernel's own record (facility 0, exactly the text
+ * random.c logs) raises the generation; the same text from userspace (a non-zero
+ * facility, which the kernel forces on every write to /dev/kmsg) or quoted inside another
+ * kernel record does not. Sequence numbers are persisted: a restart does not raise again
+ * for a record already handled, raises once for one logged while the daemon was down,
+ * and never for one that predates the very first start (DESIGN.md section 5). Every
+ * "did not raise" is proven by a later record the daemon is seen to handle.
+ * Usage: test-daemon-kmsg SNAPSAFED
+ */
+#include <sys/stat.h>
+
+#include "daemon-util.h"
+
+#define VMFORK "random: crng reseeded due to virtual machine fork"
+
+static struct td t;
+static unsigned long long next_seq;
+
+/* Append one record with the next sequence number; returns that number. */
+static unsigned long long kmsg_record(const struct td *d, unsigned pri, const char *text)
+{
+	char line[16384];
+	unsigned long long seq = next_seq++;
+
+	snprintf(line, sizeof(line), "%u,%llu,%llu,-;%s\n", pri, seq, 1000000 + seq * 1000, text);
+	td_append(d->kmsg, line);
+	return seq;
+}
+
+/* Append the kernel's VM-fork record and wait until the daemon says it handled it. */
+static void kmsg_vmfork_handled(const struct td *d)
+{
+	char needle[128];
+	unsigned long long seq = next_seq;
+
+	snprintf(needle, sizeof(needle), "Kernel reports a VM fork (kmsg seq %llu)", seq);
+	kmsg_record(d, 6, VMFORK);
+	td_wait_log(d, needle, 0);
+}
+
+TEST(test_kmsg_records_before_the_first_start_never_raise)
+{
+	struct protocol_status st = td_status(&t);
+
+	/* The log held a kernel VM-fork record (this machine's own restore) before we started. */
+	assert_eq(st.generation, 0);
+	assert_eq(st.epoch_notifier, SNAPSAFE_NOTIFIER_NONE);
+	assert_true(st.notifiers_live & (1u << SNAPSAFE_NOTIFIER_VMFORK_KMSG));
+}
+
+TEST(test_kmsg_kernel_vmfork_record_raises)
+{
+	uint32_t gen = td_status(&t).generation;
+	struct protocol_status st;
+
+	kmsg_vmfork_handled(&t);
+	st = td_status(&t);
+	assert_eq(st.generation, gen + 1);
+	assert_eq(st.epoch_notifier, SNAPSAFE_NOTIFIER_VMFORK_KMSG);
+}
+
+TEST(test_kmsg_user_facility_never_raises)
+{
+	uint32_t gen = td_status(&t).generation;
+
+	kmsg_record(&t, 14, VMFORK);	/* user.info: what `echo ... > /dev/kmsg` gives */
+	kmsg_record(&t, 12, VMFORK);	/* user.warning */
+	kmsg_record(&t, 8, VMFORK);	/* user.emerg */
+	kmsg_record(&t, 30, VMFORK);	/* daemon.info */
+	kmsg_record(&t, 190, VMFORK);	/* local7.info */
+	/* The daemon reads in order: once it handled this one, it saw the others. */
+	kmsg_vmfork_handled(&t);
+	assert_eq(td_status(&t).generation, gen + 1);
+}
+
+TEST(test_kmsg_vmfork_text_inside_another_kernel_record_never_raises)
+{
+	uint32_t gen = td_status(&t).generation;
+
+	/* Kernel records that quote what a process chose: audit, a file name, a comm. */
+	kmsg_record(&t, 5, "audit: type=1400 apparmor=\"DENIED\" name=\"/tmp/" VMFORK "\"");
+	kmsg_record(&t, 6, "EXT4-fs (vda): " VMFORK);
+	kmsg_record(&t, 6, VMFORK " (not really)");
+	kmsg_record(&t, 6, "random: crng reseeded due to virtual machine");
+	kmsg_vmfork_handled(&t);
+	assert_eq(td_status(&t).generation, gen + 1);
+}
+
+TEST(test_kmsg_malformed_and_continuation_lines_are_ignored)
+{
+	uint32_t gen = td_status(&t).generation;
+	static char huge[12000];
+	char line[256];
+
+	td_append(t.kmsg, " SUBSYSTEM=random\n DEVICE=+vmgenid\n");
+	td_append(t.kmsg, "no semicolon at all " VMFORK "\n");
+	td_append(t.kmsg, "6,x,1,-;" VMFORK "\n");
+	td_append(t.kmsg, "6,999999;" VMFORK "\n");
+	td_append(t.kmsg, ";" VMFORK "\n\n\n");
+	snprintf(line, sizeof(line), "-6,%llu,1,-;" VMFORK "\n", next_seq++);
+	td_append(t.kmsg, line);
+	snprintf(line, sizeof(line), "99999999999999999999999,%llu,1,-;" VMFORK "\n", next_seq++);
+	td_append(t.kmsg, line);
+	/*
+	 * An over-long kernel record is dropped whole, never cut into pieces: its tail is a
+	 * well-formed VM-fork record that a reader splitting at its buffer size would take.
+	 */
+	snprintf(line, sizeof(line), "6,%llu,1,-;", next_seq++);
+	strcpy(huge, line);
+	memset(huge + strlen(line), 'x', 9000);
+	snprintf(huge + strlen(line) + 9000, 256, "6,%llu,1,-;" VMFORK "\n", next_seq++);
+	td_append(t.kmsg, huge);
+	kmsg_vmfork_handled(&t);
+	assert_eq(td_status(&t).generation, gen + 1);
+	assert_true(td_alive(&t));
+}
+
+TEST(test_kmsg_restart_after_kill9_does_not_raise_again_for_a_handled_record)
+{
+	struct protocol_status st;
+	uint32_t gen;
+
+	kmsg_vmfork_handled(&t);
+	gen = td_status(&t).generation;
+	/* Right after the raise: the position must already be on disk. */
+	td_stop_signal(&t, SIGKILL);
+	td_start_argv(&t, NULL);
+	st = td_status(&t);
+	assert_eq(st.generation, gen);
+	assert_ne(st.epoch_notifier, SNAPSAFE_NOTIFIER_STARTUP);
+	assert_ne(st.epoch_notifier, SNAPSAFE_NOTIFIER_VMFORK_KMSG);
+	/* And after a clean stop too. */
+	td_stop_signal(&t, SIGTERM);
+	td_start_argv(&t, NULL);
+	assert_eq(td_status(&t).generation, gen);
+}
+
+TEST(test_kmsg_record_logged_while_down_raises_once_on_restart)
+{
+	struct protocol_status st;
+	uint32_t gen = td_status(&t).generation;
+
+	td_stop_signal(&t, SIGTERM);
+	kmsg_record(&t, 6, VMFORK);
+	kmsg_record(&t, 6, "random: some other kernel message");
+	td_start_argv(&t, NULL);
+	st = td_status(&t);
+	assert_eq(st.generation, gen + 1);
+	assert_eq(st.epoch_notifier, SNAPSAFE_NOTIFIER_STARTUP);
+	/* Handled now: the next restart must not raise for it again. */
+	td_stop_signal(&t, SIGKILL);
+	td_start_argv(&t, NULL);
+	assert_eq(td_status(&t).generation, gen + 1);
+	/* Live records keep working after the restarts. */
+	kmsg_vmfork_handled(&t);
+	assert_eq(td_status(&t).generation, gen + 2);
+}
+
+/* The first start saw an empty log: every record that comes later is new, even while down. */
+TEST(test_kmsg_record_logged_while_down_after_an_empty_first_start_raises)
+{
+	struct td e;
+
+	td_init(&e, t.binary);
+	td_start_argv(&e, NULL);
+	assert_eq(td_status(&e).generation, 0);
+	td_stop_signal(&e, SIGTERM);
+	td_append(e.kmsg, "6,0,1373638,-;" VMFORK "\n");
+	td_start_argv(&e, NULL);
+	assert_eq(td_status(&e).generation, 1);
+	assert_eq(td_status(&e).epoch_notifier, SNAPSAFE_NOTIFIER_STARTUP);
+	td_cleanup(&e);
+}
+
+/* A FIFO in place of /dev/kmsg: records arrive as the writer sends them. */
+TEST(test_kmsg_fifo_feeds_the_notifier)
+{
+	struct td f;
+	int fd;
+
+	td_init(&f, t.binary);
+	unlink(f.kmsg);
+	assert_eq(mkfifo(f.kmsg, 0600), 0);
+	td_start_argv(&f, NULL);
+	assert_true(td_status(&f).notifiers_live & (1u << SNAPSAFE_NOTIFIER_VMFORK_KMSG));
+	/* The daemon holds the FIFO open itself, so this open does not block. */
+	fd = open(f.kmsg, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	dprintf(fd, "14,0,1,-;" VMFORK "\n");
+	dprintf(fd, "6,1,2,-;" VMFORK "\n");
+	td_wait_log(&f, "Kernel reports a VM fork (kmsg seq 1)", 0);
+	assert_eq(td_status(&f).generation, 1);
+	/* The writer going away is no end of the log. */
+	close(fd);
+	fd = open(f.kmsg, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	dprintf(fd, "6,2,3,-;" VMFORK "\n");
+	td_wait_log(&f, "Kernel reports a VM fork (kmsg seq 2)", 0);
+	assert_eq(td_status(&f).generation, 2);
+	close(fd);
+	td_cleanup(&f);
+}
+
+int main(int argc, char **argv)
+{
+	td_init(&t, argc > 1 ? argv[1] : NULL);
+	/* What a restored VM's log holds at boot, before snapsafed ever ran. */
+	kmsg_record(&t, 6, "Linux version 6.18.0 (builder@host)");
+	kmsg_record(&t, 6, VMFORK);
+	kmsg_record(&t, 5, "random: crng init done");
+	td_start_argv(&t, NULL);
+	RUN(test_kmsg_records_before_the_first_start_never_raise);
+	RUN(test_kmsg_kernel_vmfork_record_raises);
+	RUN(test_kmsg_user_facility_never_raises);
+	RUN(test_kmsg_vmfork_text_inside_another_kernel_record_never_raises);
+	RUN(test_kmsg_malformed_and_continuation_lines_are_ignored);
+	RUN(test_kmsg_restart_after_kill9_does_not_raise_again_for_a_handled_record);
+	RUN(test_kmsg_record_logged_while_down_raises_once_on_restart);
+	RUN(test_kmsg_record_logged_while_down_after_an_empty_first_start_raises);
+	RUN(test_kmsg_fifo_feeds_the_notifier);
+	assert_eq(td_stop_signal(&t, SIGTERM), 0);
+	td_cleanup(&t);
+	return 0;
+}
