@@ -126,6 +126,14 @@ int compat_open(const char *path, struct compat **ret);
 void compat_store(struct compat *c, uint32_t gen);
 struct compat *compat_close(struct compat *c);
 
+/*
+ * credentials.c: peer_privileged() - may the peer of the control connection @fd use
+ * TRIGGER, QUIESCE and RESUME (uid 0 at connect time, or CAP_CHECKPOINT_RESTORE or
+ * @group while still the process and identity that connected)?
+ * Return: 1 yes, 0 no, negative errno when it cannot tell (treated as no).
+ */
+int peer_privileged(int fd, bool have_group, gid_t group);
+
 /* server.c */
 int server_start(struct daemon *d);
 void server_stop(struct daemon *d);

@@ -19,7 +19,6 @@
 
 #include "daemon.h"
 #include "log.h"
-#include "privilege.h"
 #include "protocol.h"
 
 enum {
@@ -249,7 +248,7 @@ static void wait_finish(struct client *c, int error)
 static bool privileged(struct client *c)
 {
 	struct daemon *d = c->srv->d;
-	int r = privilege_check_peer(c->src.fd, d->opt.have_group, d->opt.group);
+	int r = peer_privileged(c->src.fd, d->opt.have_group, d->opt.group);
 
 	if (r < 0)
 		log_debug_errno(r, "Cannot read credentials of pid %d", (int)c->pid);

@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Who may trigger, quiesce and resume: root, a process with CAP_CHECKPOINT_RESTORE in its
+ * effective set, or a member of --control-group; everyone else gets EACCES (snapsafectl
+ * exit code 4), whatever it writes on the socket. The rights are the ones of the process
+ * that connected (SO_PEERCRED) as the kernel reports them: a process that connects as
+ * nobody and then execs a setuid-root program holding the socket must not borrow that
+ * program's privileges. Runs programs as uid 65534 through setpriv(1) and fork+setresuid,
+ * so it needs root.
+ * Usage: test-daemon-privilege SNAPSAFED SNAPSAFECTL
+ */
+#include <grp.h>
+#include <limits.h>
+
+#include "daemon-util.h"
+
+enum {
+	NOBODY		= 65534,
+	CONTROL_GID	= 4242,
+	EXIT_REFUSED	= 4,	/* snapsafectl: the daemon said EACCES */
+};
+
+static struct td t;
+static const char *ctl_path;
+
+/*
+ * Run `snapsafectl --runtime-dir DIR @sub` on @d's daemon through setpriv with @opts
+ * (NULL-terminated). Return: its exit code; its stdout in @out.
+ */
+static int ctl_as(const struct td *d, const char *const *opts, const char *sub, char *out,
+		  size_t size)
+{
+	const char *argv[32];
+	int p[2], status;
+	size_t n = 0, have = 0;
+	ssize_t r;
+	pid_t pid;
+
+	argv[n++] = "setpriv";
+	for (; *opts; opts++)
+		argv[n++] = *opts;
+	argv[n++] = ctl_path;
+	argv[n++] = "--runtime-dir";
+	argv[n++] = d->rt;
+	argv[n++] = sub;
+	argv[n] = NULL;
+	assert_eq(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(p[1], STDOUT_FILENO);
+		execvp("setpriv", (char **)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	while (have + 1 < size && (r = read(p[0], out + have, size - 1 - have)) > 0)
+		have += (size_t)r;
+	out[have] = '\0';
+	close(p[0]);
+	assert_eq(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status))
+		test_fail("setpriv ... %s: killed by signal %d", sub, WTERMSIG(status));
+	if (WEXITSTATUS(status) == 127)
+		test_fail("cannot run setpriv");
+	return WEXITSTATUS(status);
+}
+
+static const char *const as_nobody[] = {
+	"--reuid=65534", "--regid=65534", "--clear-groups", NULL,
+};
+static const char *const as_nobody_with_cap[] = {
+	"--reuid=65534", "--regid=65534", "--clear-groups",
+	"--inh-caps=+checkpoint_restore", "--ambient-caps=+checkpoint_restore", NULL,
+};
+static const char *const as_nobody_with_other_cap[] = {
+	"--reuid=65534", "--regid=65534", "--clear-groups",
+	"--inh-caps=+net_admin", "--ambient-caps=+net_admin", NULL,
+};
+
+static void drop_to_nobody(gid_t gid)
+{
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(NOBODY, NOBODY, NOBODY) < 0)
+		test_fail("cannot drop to uid %d: %s", NOBODY, strerror(errno));
+}
+
+TEST(test_trigger_as_nobody_is_refused_with_eacces)
+{
+	uint32_t gen = td_status(&t).generation;
+	char out[256];
+
+	assert_eq(ctl_as(&t, as_nobody, "trigger", out, sizeof(out)), EXIT_REFUSED);
+	assert_eq(ctl_as(&t, as_nobody, "quiesce", out, sizeof(out)), EXIT_REFUSED);
+	assert_eq(ctl_as(&t, as_nobody, "resume", out, sizeof(out)), EXIT_REFUSED);
+	/* Watching and reading are for everyone. */
+	assert_eq(ctl_as(&t, as_nobody, "outdated", out, sizeof(out)), 0);
+	assert_eq(strcmp(out, "0\n"), 0);
+	assert_eq(td_status(&t).generation, gen);
+	assert_eq(td_status(&t).quiesced, 0);
+}
+
+TEST(test_words_on_the_socket_never_grant_privilege)
+{
+	uint32_t gen = td_status(&t).generation;
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct tconn c;
+
+		drop_to_nobody(NOBODY);
+		tconn_open(&c, &t);
+		tconn_expect(&c, "TRIGGER", "ERR EACCES permission denied");
+		tconn_expect(&c, "TRIGGER 4000000000", "ERR EACCES permission denied");
+		tconn_expect(&c, "QUIESCE", "ERR EACCES permission denied");
+		tconn_expect(&c, "RESUME", "ERR EACCES permission denied");
+		tconn_expect(&c, "TRIGGER 0 uid=0", "ERR EINVAL unknown request");
+		tconn_expect(&c, "HELLO 1 CAP_CHECKPOINT_RESTORE", "ERR EINVAL unknown request");
+		tconn_expect(&c, "uid=0 TRIGGER", "ERR EINVAL unknown request");
+		tconn_expect(&c, "TRIGGER", "ERR EACCES permission denied");
+		tconn_close(&c);
+		_exit(0);
+	}
+	assert_eq(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_eq(td_status(&t).generation, gen);
+}
+
+TEST(test_trigger_with_cap_checkpoint_restore_is_allowed)
+{
+	uint32_t gen = td_status(&t).generation;
+	char out[256], want[32];
+
+	assert_eq(ctl_as(&t, as_nobody_with_cap, "trigger", out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "%u\n", gen + 1);
+	assert_eq(strcmp(out, want), 0);
+	assert_eq(ctl_as(&t, as_nobody_with_cap, "quiesce", out, sizeof(out)), 0);
+	assert_eq(td_status(&t).quiesced, 1);
+	assert_eq(ctl_as(&t, as_nobody_with_cap, "resume", out, sizeof(out)), 0);
+	assert_eq(td_status(&t).quiesced, 0);
+	assert_eq(td_status(&t).generation, gen + 2);
+	/* Another capability is not this one. */
+	assert_eq(ctl_as(&t, as_nobody_with_other_cap, "trigger", out, sizeof(out)), EXIT_REFUSED);
+	assert_eq(td_status(&t).generation, gen + 2);
+}
+
+TEST(test_control_group_members_may_trigger)
+{
+	static const char *const primary[] = {
+		"--reuid=65534", "--regid=4242", "--clear-groups", NULL,
+	};
+	static const char *const supplementary[] = {
+		"--reuid=65534", "--regid=65534", "--groups=4242", NULL,
+	};
+	static const char *const other_group[] = {
+		"--reuid=65534", "--regid=65534", "--groups=4243", NULL,
+	};
+	struct td g;
+	char out[256];
+
+	td_init(&g, t.binary);
+	td_start(&g, "--control-group", "4242");
+	assert_eq(ctl_as(&g, primary, "trigger", out, sizeof(out)), 0);
+	assert_eq(strcmp(out, "1\n"), 0);
+	assert_eq(ctl_as(&g, supplementary, "trigger", out, sizeof(out)), 0);
+	assert_eq(strcmp(out, "2\n"), 0);
+	assert_eq(ctl_as(&g, other_group, "trigger", out, sizeof(out)), EXIT_REFUSED);
+	assert_eq(ctl_as(&g, as_nobody, "trigger", out, sizeof(out)), EXIT_REFUSED);
+	assert_eq(td_status(&g).generation, 2);
+	td_cleanup(&g);
+	/* The daemon without the option: the group means nothing. */
+	assert_eq(ctl_as(&t, primary, "trigger", out, sizeof(out)), EXIT_REFUSED);
+}
+
+static void send_fd(int sock, int fd)
+{
+	char c = '!';
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u = {};
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	if (sendmsg(sock, &mh, 0) != 1)
+		test_fail("sendmsg: %s", strerror(errno));
+}
+
+static int recv_fd(int sock)
+{
+	char c;
+	struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+	union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int))]; } u = {};
+	struct msghdr mh = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+	};
+	struct cmsghdr *cm;
+	int fd;
+
+	if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) != 1)
+		test_fail("recvmsg: %s", strerror(errno));
+	cm = CMSG_FIRSTHDR(&mh);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS)
+		test_fail("no descriptor received");
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+/* The "Uid:" line of /proc/@pid/status, or "" once it is gone. */
+static void proc_uids(pid_t pid, char *buf, size_t size)
+{
+	char path[64], line[256];
+	FILE *f;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "Uid:", 4) == 0)
+			snprintf(buf, size, "%s", line + 4);
+	fclose(f);
+}
+
+/* Has @pid exec'd @path yet? */
+static bool proc_runs(pid_t pid, const char *path)
+{
+	char link[64], exe[PATH_MAX];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+	n = readlink(link, exe, sizeof(exe) - 1);
+	if (n < 0)
+		return false;
+	exe[n] = '\0';
+	return strcmp(exe, path) == 0;
+}
+
+/*
+ * Nobody connects, queues "TRIGGER" behind a WAIT that cannot finish yet, then execs a
+ * setuid-root program that keeps the socket. When the WAIT finishes and the daemon reads
+ * the TRIGGER, /proc shows that process with euid 0 and every capability: the request
+ * must still be nobody's, because nobody connected and nobody wrote it.
+ */
+TEST(test_setuid_exec_after_connect_does_not_lend_privilege)
+{
+	char suid[400], cmd[1400], uids[256], line[256];
+	struct tconn w, c = { .fd = -1 };
+	uint32_t gen;
+	unsigned euid = 1;
+	int sp[2], status;
+	uint64_t deadline;
+	pid_t pid;
+
+	snprintf(suid, sizeof(suid), "%s/suid-sleep", t.dir);
+	snprintf(cmd, sizeof(cmd), "cp /bin/sleep %s && chown 0:0 %s && chmod 4755 %s", suid, suid,
+		 suid);
+	assert_eq(system(cmd), 0);
+
+	/* A watcher of another process, outdated, so that a WAIT stays pending. */
+	tconn_open_foreign(&w, &t);
+	tconn_u64(&w, "WATCH");
+	gen = (uint32_t)td_u64(&t, "TRIGGER");
+
+	assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct tconn n;
+
+		drop_to_nobody(NOBODY);
+		tconn_open(&n, &t);
+		tconn_send_raw(&n, "WAIT 0\nTRIGGER\n", 15);
+		send_fd(sp[1], n.fd);
+		fcntl(n.fd, F_SETFD, 0);	/* the setuid program inherits the socket */
+		/* Not our stdout/stderr: meson would wait for the program to let go of them. */
+		dup2(open("/dev/null", O_RDWR | O_CLOEXEC), STDOUT_FILENO);
+		dup2(STDOUT_FILENO, STDERR_FILENO);
+		execl(suid, suid, "60", (char *)NULL);
+		_exit(127);
+	}
+	close(sp[1]);
+	c.fd = recv_fd(sp[0]);
+	close(sp[0]);
+	deadline = td_now_ms() + TD_WAIT_MS;
+	while (!proc_runs(pid, suid)) {
+		if (td_now_ms() > deadline || waitpid(pid, &status, WNOHANG) == pid)
+			test_fail("the setuid program did not start");
+		td_sleep_ms(5);
+	}
+	proc_uids(pid, uids, sizeof(uids));
+	if (sscanf(uids, "%*u %u", &euid) != 1 || euid != 0) {
+		/* nosuid mount or no_new_privs: nothing to borrow, nothing to test. */
+		fprintf(stderr, "skipped: the setuid exec did not give euid 0 (Uid:%s)", uids);
+	} else {
+		snprintf(line, sizeof(line), "ACK %u", gen);
+		tconn_u64(&w, line);
+		tconn_reply(&c, line, sizeof(line));
+		assert_eq(strcmp(line, "OK 0"), 0);
+		tconn_reply(&c, line, sizeof(line));
+		if (strcmp(line, "ERR EACCES permission denied") != 0)
+			test_fail("TRIGGER written by nobody, read while a setuid program holds the "
+				  "socket: got '%s'", line);
+		assert_eq(td_status(&t).generation, gen);
+	}
+	kill(pid, SIGKILL);
+	assert_eq(waitpid(pid, &status, 0), pid);
+	tconn_close(&c);
+	tconn_close(&w);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3)
+		test_fail("usage: %s SNAPSAFED SNAPSAFECTL", argv[0]);
+	if (geteuid() != 0)
+		test_skip("needs root to run programs as uid %d", NOBODY);
+	ctl_path = argv[2];
+	td_init(&t, argv[1]);
+	td_start_argv(&t, NULL);
+	RUN(test_trigger_as_nobody_is_refused_with_eacces);
+	RUN(test_words_on_the_socket_never_grant_privilege);
+	RUN(test_trigger_with_cap_checkpoint_restore_is_allowed);
+	RUN(test_control_group_members_may_trigger);
+	RUN(test_setuid_exec_after_connect_does_not_lend_privilege);
+	assert_eq(td_stop_signal(&t, SIGTERM), 0);
+	td_cleanup(&t);
+	return 0;
+}
