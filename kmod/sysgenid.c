@@ -95,7 +95,8 @@ static u32 sysgenid_raise(u32 min_gen)
 	new_gen = sysgenid.gen + 1;
 	if (min_gen > new_gen)
 		new_gen = min_gen;
-	sysgenid.gen = new_gen;
+	/* read() loads it without the lock. */
+	WRITE_ONCE(sysgenid.gen, new_gen);
 	WRITE_ONCE(sysgenid.seq, sysgenid.seq + 1);
 	/* Files opened later record the new sequence, so exactly today's watchers are outdated. */
 	WRITE_ONCE(sysgenid.outdated, sysgenid.watchers);
@@ -174,8 +175,9 @@ static long sysgenid_wait_watchers(struct sysgenid_file *f, unsigned long timeou
 	/* The caller's own staleness wins: it must acknowledge before it can wait for others. */
 	if (sysgenid_file_outdated(f))
 		return -EINTR;
+	/* The last acknowledgement may have raced with the timer: success is success. */
 	if (ret == -ETIME)
-		return -ETIMEDOUT;
+		return READ_ONCE(sysgenid.outdated) == 0 ? 0 : -ETIMEDOUT;
 	/*
 	 * A signal: report EINTR rather than restarting, since a restart would start the whole
 	 * timeout again.

@@ -3,8 +3,10 @@
 """kmod-test: the sysgenid kernel module in real VM clones (issue 5; kmod/README.md).
 
 Builds kmod/sysgenid.ko for the guest kernel from Debian's header packages (kheaders.sh,
-build-module.sh: apt-get download into a cache, nothing installed), boots the guest of
-test/vm with the module in the initramfs, loads it, and proves:
+build-module.sh: apt-get download into a cache, nothing installed; W=1, no warnings), and
+again with DKMS from kmod/dkms.conf (dkms-build.sh, private DKMS trees), boots the guest of
+test/vm with both modules in the initramfs, checks that the DKMS one loads, and proves with
+the other:
 
   unload   rmmod is refused while a mapping or a blocked reader holds the device (the module
            reference count), and works once they are gone; the device then disappears
@@ -31,6 +33,7 @@ Exit 0 pass, 1 fail (every guest's console is printed), 77 when QEMU cannot run 
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -45,6 +48,7 @@ from vmlib import VmError  # noqa: E402
 from vmscenario import check, draws, events, status, wait_draws  # noqa: E402
 
 KO = '/lib/modules/sysgenid.ko'
+KO_DKMS = '/lib/modules/sysgenid-dkms.ko'
 ST = 'sysgenid-test'
 GO = '/tmp/go%d'            # watcher i acknowledges once GO % i exists
 LIBONLY_OUT = '/tmp/libonly.out'
@@ -54,6 +58,25 @@ GEN_RX = re.compile(r'gen=(\d+) outdated_watchers=(-?\d+)')
 
 
 # ---- building the module ----------------------------------------------------------------------
+
+def dkms_module(kernel, outdir):
+    """sysgenid.ko as DKMS builds it from kmod/dkms.conf (dkms-build.sh: private DKMS trees,
+    nothing installed), or None when dkms is missing and cannot be installed (a failure under
+    CI=true). dkms is installed through tools/deps like QEMU is."""
+    if not shutil.which('dkms'):
+        subprocess.run([os.path.join(vmlib.source_root(), 'tools', 'deps'), 'dkms'],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    if not shutil.which('dkms'):
+        if vmlib.in_ci():
+            raise VmError('dkms is not installed and could not be installed')
+        vmlib.log('dkms is not installed: the DKMS build is not checked')
+        return None
+    r = subprocess.run([os.path.join(HERE, 'dkms-build.sh'), kernel.release, outdir],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0 or not r.stdout.strip():
+        raise VmError('the DKMS build for %s failed:\n%s' % (kernel.release, r.stderr))
+    return r.stdout.strip().splitlines()[-1]
+
 
 def build_module(kernel, outdir):
     """sysgenid.ko for kernel.release, from the cached Debian headers (fetched on first use)."""
@@ -411,12 +434,20 @@ def body(s, args):
     kernel = vmlib.fetch_kernel(args.kernel)
     s.results['kernel'] = kernel.release
     ko = build_module(kernel, os.path.join(s.work, 'module'))
+    ko_dkms = dkms_module(kernel, os.path.join(s.work, 'module'))
     progs = vs.build_guest_programs(args, {'sysgenid_test': ('kmod-sysgenid-test',
                                                              'test/kmod')})
-    initrd = vs.make_initramfs(progs, os.path.join(s.work, 'initrd.cpio'), [
-        (KO, ko, 0o644), ('/bin/' + ST, progs['sysgenid_test'], 0o755)])
+    files = [(KO, ko, 0o644), ('/bin/' + ST, progs['sysgenid_test'], 0o755)]
+    if ko_dkms:
+        files.append((KO_DKMS, ko_dkms, 0o644))
+    initrd = vs.make_initramfs(progs, os.path.join(s.work, 'initrd.cpio'), files)
 
     g = s.boot('orig', kernel, initrd)
+    if ko_dkms:
+        g.run('insmod ' + KO_DKMS)
+        check(module_gen(g) == (0, 0), 'the module DKMS built from kmod/dkms.conf loads and works')
+        g.run('rmmod sysgenid')
+    s.results['dkms'] = 'built and loaded' if ko_dkms else 'dkms not installed: not checked'
     g.run('insmod ' + KO)
     _, out = g.run('stat -c "%F %a" /dev/sysgenid; cat /proc/sys/kernel/tainted; '
                    'dmesg | grep -i sysgenid || true')
