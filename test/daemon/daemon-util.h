@@ -259,12 +259,17 @@ static inline unsigned td_log_count(const struct td *t, const char *needle)
 	return n;
 }
 
-/* td_wait_log() - wait until more than @before lines contain @needle (proof the daemon saw it). */
-static inline void td_wait_log(const struct td *t, const char *needle, unsigned before)
+/*
+ * td_wait_log() - wait until more than @before lines contain @needle (proof that the
+ * daemon saw an input); fails at once if the daemon died instead.
+ */
+static inline void td_wait_log(struct td *t, const char *needle, unsigned before)
 {
 	uint64_t deadline = td_now_ms() + TD_WAIT_MS;
 
 	while (td_log_count(t, needle) <= before) {
+		if (!td_alive(t))
+			test_fail("snapsafed died before it logged '%s' (see %s)", needle, t->log);
 		if (td_now_ms() > deadline)
 			test_fail("snapsafed never logged '%s' (see %s)", needle, t->log);
 		td_sleep_ms(10);

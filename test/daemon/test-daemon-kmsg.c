@@ -31,7 +31,7 @@ static unsigned long long kmsg_record(const struct td *d, unsigned pri, const ch
 }
 
 /* Append the kernel's VM-fork record and wait until the daemon says it handled it. */
-static void kmsg_vmfork_handled(const struct td *d)
+static void kmsg_vmfork_handled(struct td *d)
 {
 	char needle[128];
 	unsigned long long seq = next_seq;
