@@ -41,23 +41,11 @@ int compat_open(const char *path, struct compat **ret)
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
 	if (fd < 0)
 		return log_error_errno(errno, "Cannot open compat file %s", path);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	/* 0644, a page, never shrunk (a client's mapping would SIGBUS), as the page file. */
+	r = page_map_file(fd, path, &p);
+	if (r < 0) {
 		close(fd);
-		return log_error_errno(EINVAL, "%s is not a regular file", path);
-	}
-	if ((st.st_mode & 07777) != 0644 && fchmod(fd, 0644) < 0)
-		log_warning_errno(errno, "Cannot chmod %s", path);
-	/* Grow only: shrinking would SIGBUS a client that mapped it. */
-	if (st.st_size < SNAPSAFE_PAGE_SIZE && ftruncate(fd, SNAPSAFE_PAGE_SIZE) < 0) {
-		r = -errno;
-		close(fd);
-		return log_error_errno(r, "Cannot size %s", path);
-	}
-	p = mmap(NULL, SNAPSAFE_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		r = -errno;
-		close(fd);
-		return log_error_errno(r, "Cannot map %s", path);
+		return r;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +54,38 @@ void daemon_del_source(struct daemon *d, struct source *s)
 {
 	if (s->fd >= 0)
 		epoll_ctl(d->epoll_fd, EPOLL_CTL_DEL, s->fd, NULL);
+}
+
+int daemon_add_timer(struct daemon *d, struct source *s, uint64_t interval_ms)
+{
+	struct itimerspec its = {
+		.it_interval = {
+			.tv_sec = (time_t)(interval_ms / 1000),
+			.tv_nsec = (long)(interval_ms % 1000) * 1000000L,
+		},
+	};
+	int r;
+
+	its.it_value = its.it_interval;
+	s->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (s->fd < 0)
+		return -errno;
+	if (timerfd_settime(s->fd, 0, &its, NULL) < 0)
+		r = -errno;
+	else
+		r = daemon_add_source(d, s, EPOLLIN);
+	if (r < 0) {
+		close(s->fd);
+		s->fd = -1;
+	}
+	return r;
+}
+
+bool daemon_timer_expired(struct source *s)
+{
+	uint64_t expirations;
+
+	return read(s->fd, &expirations, sizeof(expirations)) == sizeof(expirations);
 }
 
 int daemon_save_state(struct daemon *d)

@@ -96,6 +96,13 @@ int daemon_add_source(struct daemon *d, struct source *s, uint32_t events);
 int daemon_mod_source(struct daemon *d, struct source *s, uint32_t events);
 void daemon_del_source(struct daemon *d, struct source *s);
 /*
+ * daemon_add_timer() - a timerfd that fires every @interval_ms, on the epoll set as @s
+ * (whose dispatch and userdata the caller sets). Return: 0, or -errno with s->fd = -1.
+ * daemon_timer_expired() - consume the expirations in the dispatch; false if none.
+ */
+int daemon_add_timer(struct daemon *d, struct source *s, uint64_t interval_ms);
+bool daemon_timer_expired(struct source *s);
+/*
  * daemon_raise() - a new generation max(current + 1, @min_gen) and a new epoch with
  * @id; persists, publishes (page, compat) and notifies watchers.
  * Return: 0 or -EOVERFLOW when the generation cannot grow any more.
@@ -115,7 +122,12 @@ int state_load(const char *path, struct state *ret);
 int state_save(const char *path, const struct state *s);
 int state_read_boot_id(char *buf, size_t size);
 
-/* page.c */
+/*
+ * page.c: page_map_file() - make the open file @fd (named @path, for messages) a
+ * client-readable page: a regular file, mode 0644, grown (never shrunk) to one page,
+ * mapped shared read-write into *@ret. Logs and returns a negative errno on failure.
+ */
+int page_map_file(int fd, const char *path, void **ret);
 int page_open(const char *path, int *ret_fd, struct snapsafe_page **ret_page);
 void page_write(struct snapsafe_page *p, uint32_t gen, uint32_t epoch, uint32_t flags, pid_t pid,
 		uint64_t live, uint64_t last_raise_ns, uint64_t last_epoch_ns);

@@ -23,7 +23,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -244,12 +243,8 @@ static void kmsg_dispatch(struct daemon *d, struct source *s, uint32_t events)
 	struct kmsg *k = s->userdata;
 	int r;
 
-	if (s == &k->tick) {
-		uint64_t exp;
-
-		if (read(k->tick.fd, &exp, sizeof(exp)) < 0) {
-		}
-	}
+	if (s == &k->tick)
+		daemon_timer_expired(s);
 	r = drain(k);
 	if (r < 0) {
 		log_error_errno(r, "Reading kmsg failed; the vmfork-kmsg notifier stops");
@@ -325,19 +320,9 @@ int notifier_kmsg_start(struct daemon *d)
 	}
 
 	if (k->is_regular) {
-		struct itimerspec its = {
-			.it_interval = { .tv_nsec = FILE_POLL_MS * 1000000L },
-			.it_value = { .tv_nsec = FILE_POLL_MS * 1000000L },
-		};
-
-		k->tick.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-		if (k->tick.fd < 0 || timerfd_settime(k->tick.fd, 0, &its, NULL) < 0) {
-			log_warning_errno(errno, "vmfork-kmsg: timerfd");
-			goto fail;
-		}
 		k->tick.dispatch = kmsg_dispatch;
 		k->tick.userdata = k;
-		r = daemon_add_source(d, &k->tick, EPOLLIN);
+		r = daemon_add_timer(d, &k->tick, FILE_POLL_MS);
 	} else {
 		r = daemon_add_source(d, &k->src, EPOLLIN);
 	}

@@ -17,7 +17,6 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -54,12 +53,8 @@ static void check(struct daemon *d)
 
 static void sysgenid_dispatch(struct daemon *d, struct source *s, uint32_t events)
 {
-	if (s == &sg.tick) {
-		uint64_t exp;
-
-		if (read(s->fd, &exp, sizeof(exp)) < 0) {
-		}
-	}
+	if (s == &sg.tick)
+		daemon_timer_expired(s);
 	check(d);
 }
 
@@ -69,6 +64,7 @@ int notifier_sysgenid_start(struct daemon *d)
 	struct stat st, cst;
 	void *p;
 	uint32_t v;
+	int r;
 
 	sg.fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (sg.fd < 0)
@@ -126,19 +122,11 @@ int notifier_sysgenid_start(struct daemon *d)
 			goto live;
 		sg.src.fd = -1;
 	}
-	{
-		struct itimerspec its = {
-			.it_interval = { .tv_nsec = POLL_MS * 1000000L },
-			.it_value = { .tv_nsec = POLL_MS * 1000000L },
-		};
-
-		sg.tick.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-		sg.tick.dispatch = sysgenid_dispatch;
-		if (sg.tick.fd < 0 || timerfd_settime(sg.tick.fd, 0, &its, NULL) < 0 ||
-		    daemon_add_source(d, &sg.tick, EPOLLIN) < 0) {
-			log_warning_errno(errno, "sysgenid: timer");
-			goto off;
-		}
+	sg.tick.dispatch = sysgenid_dispatch;
+	r = daemon_add_timer(d, &sg.tick, POLL_MS);
+	if (r < 0) {
+		log_warning_errno(r, "sysgenid: timer");
+		goto off;
 	}
 live:
 	log_info("sysgenid: mirroring %s (now %u): live", path, v);

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -52,12 +51,9 @@ static void vmclock_dispatch(struct daemon *d, struct source *s, uint32_t events
 {
 	char buf[128];
 
-	if (s == &vc.tick) {
-		uint64_t exp;
-
-		if (read(s->fd, &exp, sizeof(exp)) < 0) {
-		}
-	} else if (pread(s->fd, buf, sizeof(buf), 0) < 0) {
+	if (s == &vc.tick)
+		daemon_timer_expired(s);
+	else if (pread(s->fd, buf, sizeof(buf), 0) < 0) {
 		/* The read marks the notification as seen, so poll stops reporting it. */
 	}
 	check(d);
@@ -101,19 +97,10 @@ int notifier_vmclock_start(struct daemon *d)
 		}
 	}
 	if (vc.dev.fd < 0) {
-		struct itimerspec its = {
-			.it_interval = { .tv_nsec = POLL_MS * 1000000L },
-			.it_value = { .tv_nsec = POLL_MS * 1000000L },
-		};
-
-		vc.tick.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 		vc.tick.dispatch = vmclock_dispatch;
-		if (vc.tick.fd < 0 || timerfd_settime(vc.tick.fd, 0, &its, NULL) < 0 ||
-		    daemon_add_source(d, &vc.tick, EPOLLIN) < 0) {
-			log_warning_errno(errno, "vmclock: timer");
-			if (vc.tick.fd >= 0)
-				close(vc.tick.fd);
-			vc.tick.fd = -1;
+		r = daemon_add_timer(d, &vc.tick, POLL_MS);
+		if (r < 0) {
+			log_warning_errno(r, "vmclock: timer");
 			vc.map = vmclock_close(vc.map);
 			return 0;
 		}

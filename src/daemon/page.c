@@ -18,9 +18,33 @@
 #include "daemon.h"
 #include "log.h"
 
-int page_open(const char *path, int *ret_fd, struct snapsafe_page **ret_page)
+int page_map_file(int fd, const char *path, void **ret)
 {
 	struct stat st;
+	void *p;
+	int r;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return log_error_errno(EINVAL, "%s is not a regular file", path);
+	/* The umask must not make the file unreadable for clients. */
+	if ((st.st_mode & 07777) != 0644 && fchmod(fd, 0644) < 0)
+		log_warning_errno(errno, "Cannot chmod %s", path);
+	/* Grow a new (or short) file; never shrink: a shrink would SIGBUS the readers. */
+	if (st.st_size < SNAPSAFE_PAGE_SIZE && ftruncate(fd, SNAPSAFE_PAGE_SIZE) < 0) {
+		r = -errno;
+		return log_error_errno(r, "Cannot size %s", path);
+	}
+	p = mmap(NULL, SNAPSAFE_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		r = -errno;
+		return log_error_errno(r, "Cannot map %s", path);
+	}
+	*ret = p;
+	return 0;
+}
+
+int page_open(const char *path, int *ret_fd, struct snapsafe_page **ret_page)
+{
 	void *p;
 	int fd, r;
 
@@ -33,24 +57,10 @@ int page_open(const char *path, int *ret_fd, struct snapsafe_page **ret_page)
 		close(fd);
 		return log_error_errno(r, "Another snapsafed owns %s", path);
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	r = page_map_file(fd, path, &p);
+	if (r < 0) {
 		close(fd);
-		return log_error_errno(EINVAL, "%s is not a regular file", path);
-	}
-	/* The umask must not make the page unreadable for clients. */
-	if ((st.st_mode & 07777) != 0644 && fchmod(fd, 0644) < 0)
-		log_warning_errno(errno, "Cannot chmod %s", path);
-	/* Grow a new (or short) file; never shrink: a shrink would SIGBUS the readers. */
-	if (st.st_size < SNAPSAFE_PAGE_SIZE && ftruncate(fd, SNAPSAFE_PAGE_SIZE) < 0) {
-		r = -errno;
-		close(fd);
-		return log_error_errno(r, "Cannot size %s", path);
-	}
-	p = mmap(NULL, SNAPSAFE_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		r = -errno;
-		close(fd);
-		return log_error_errno(r, "Cannot map %s", path);
+		return r;
 	}
 	*ret_fd = fd;
 	*ret_page = p;
