@@ -14,22 +14,9 @@
 #include <snapsafe/snapsafe.h>
 
 #include "daemon-util.h"
+#include "reader-thread.h"
 
 static struct td daemon_;
-
-struct reader {
-	struct snapsafe_watcher *w;
-	int r;
-	uint32_t gen;
-};
-
-static void *read_thread(void *arg)
-{
-	struct reader *rd = arg;
-
-	rd->r = snapsafe_watcher_read(rd->w, &rd->gen);
-	return NULL;
-}
 
 static void *wait_thread(void *arg)
 {

@@ -14,6 +14,7 @@
 
 #include "client.h"
 #include "daemon-util.h"
+#include "reader-thread.h"
 
 static struct td daemon_;
 
@@ -163,20 +164,6 @@ TEST(test_fd_polls_readable_exactly_while_outdated)
 	assert_eq(snapsafe_watcher_read(w, &got), -EAGAIN);
 	assert_eq(poll_fd(w, 0), 0);
 	snapsafe_watcher_close(w);
-}
-
-struct reader {
-	struct snapsafe_watcher *w;
-	int r;
-	uint32_t gen;
-};
-
-static void *read_thread(void *arg)
-{
-	struct reader *rd = arg;
-
-	rd->r = snapsafe_watcher_read(rd->w, &rd->gen);
-	return NULL;
 }
 
 TEST(test_blocking_read_returns_the_next_generation)

@@ -290,6 +290,17 @@ static inline void td_cleanup(struct td *t)
 		nftw(t->dir, td_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* td_finish() - a clean exit on SIGTERM (status 0), then cleanup: main()'s return value. */
+static inline int td_finish(struct td *t)
+{
+	int status = td_stop_signal(t, SIGTERM);
+
+	if (status != 0)
+		test_fail("snapsafed exited with status 0x%x on SIGTERM (see %s)", status, t->log);
+	td_cleanup(t);
+	return 0;
+}
+
 static inline void td_append(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);

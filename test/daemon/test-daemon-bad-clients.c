@@ -75,6 +75,37 @@ static bool read_until_eof(int fd, char *buf, size_t size, int timeout_ms)
 	return true;
 }
 
+/*
+ * Send @len bytes on @c without ever blocking on the daemon, until all is sent or the
+ * daemon closes the connection; whenever it takes no more, @other must still be served.
+ * Return: the bytes sent.
+ */
+static size_t send_until_closed(struct tconn *c, const char *buf, size_t len, struct tconn *other)
+{
+	uint64_t deadline = td_now_ms() + TD_WAIT_MS;
+	size_t sent = 0;
+
+	fcntl(c->fd, F_SETFL, O_NONBLOCK);
+	while (sent < len) {
+		ssize_t n = send(c->fd, buf + sent, len - sent, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EAGAIN) {
+			struct pollfd p = { .fd = c->fd, .events = POLLOUT };
+
+			tconn_expect(other, "OUTDATED", "OK 0");
+			if (td_now_ms() > deadline)
+				test_fail("snapsafed neither took more nor closed the connection");
+			poll(&p, 1, 100);
+			continue;
+		}
+		if (n < 0)
+			break;	/* EPIPE/ECONNRESET: the daemon closed it */
+		sent += (size_t)n;
+	}
+	fcntl(c->fd, F_SETFL, 0);
+	return sent;
+}
+
 TEST(test_malformed_lines_get_einval_and_the_connection_stays)
 {
 	static const char *const bad[] = {
@@ -99,7 +130,6 @@ TEST(test_oversized_line_gets_e2big_and_only_that_client_is_dropped)
 	static char big[1 << 20];
 	struct tconn c, other;
 	char buf[PROTOCOL_LINE_MAX + 44];
-	ssize_t sent = 0;
 
 	tconn_open(&other, &t);
 	tconn_expect(&other, "OUTDATED", "OK 0");
@@ -117,23 +147,7 @@ TEST(test_oversized_line_gets_e2big_and_only_that_client_is_dropped)
 	/* A megabyte without a newline: refused after the first bytes, never buffered whole. */
 	tconn_open(&c, &t);
 	memset(big, 'B', sizeof(big));
-	fcntl(c.fd, F_SETFL, O_NONBLOCK);
-	while (sent < (ssize_t)sizeof(big)) {
-		ssize_t n = send(c.fd, big + sent, sizeof(big) - (size_t)sent, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EAGAIN) {
-			struct pollfd p = { .fd = c.fd, .events = POLLOUT };
-
-			if (poll(&p, 1, TD_WAIT_MS) <= 0)
-				test_fail("snapsafed stopped reading an over-long line without closing");
-			continue;
-		}
-		if (n < 0)
-			break;	/* EPIPE/ECONNRESET: it closed us, as it should */
-		sent += n;
-	}
-	assert_true(sent < (ssize_t)sizeof(big));
-	fcntl(c.fd, F_SETFL, 0);
+	assert_true(send_until_closed(&c, big, sizeof(big), &other) < sizeof(big));
 	tconn_line(&c, buf, sizeof(buf));
 	assert_eq(strcmp(buf, "ERR E2BIG line too long"), 0);
 	tconn_close(&c);
@@ -276,36 +290,16 @@ TEST(test_silent_clients_cost_nothing_and_time_out)
 /* A client that sends request after request and never reads a reply. */
 TEST(test_client_that_never_reads_replies_is_dropped)
 {
-	struct tconn c, other;
-	size_t sent = 0, total = 20000 * 7;
-	unsigned dropped = td_log_count(&t, "output limit exceeded");
-	uint64_t deadline = td_now_ms() + TD_WAIT_MS;
 	static char lines[20000 * 7];
+	unsigned dropped = td_log_count(&t, "output limit exceeded");
+	struct tconn c, other;
 
-	for (size_t i = 0; i < total; i += 7)
+	for (size_t i = 0; i < sizeof(lines); i += 7)
 		memcpy(lines + i, "STATUS\n", 7);
 	tconn_open(&other, &t);
 	tconn_open(&c, &t);
-	fcntl(c.fd, F_SETFL, O_NONBLOCK);
-	while (sent < total) {
-		ssize_t n = send(c.fd, lines + sent, total - sent, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EAGAIN) {
-			struct pollfd p = { .fd = c.fd, .events = POLLOUT };
-
-			/* Meanwhile everyone else is served. */
-			tconn_expect(&other, "OUTDATED", "OK 0");
-			if (td_now_ms() > deadline)
-				test_fail("snapsafed neither read nor dropped a client that never reads");
-			poll(&p, 1, 100);
-			continue;
-		}
-		if (n < 0)
-			break;	/* dropped */
-		sent += (size_t)n;
-	}
+	send_until_closed(&c, lines, sizeof(lines), &other);
 	td_wait_log(&t, "output limit exceeded", dropped);
-	fcntl(c.fd, F_SETFL, 0);
 	assert_true(read_until_eof(c.fd, NULL, 0, TD_WAIT_MS));
 	tconn_close(&c);
 	tconn_expect(&other, "OUTDATED", "OK 0");
@@ -443,7 +437,5 @@ int main(int argc, char **argv)
 	RUN(test_thousands_of_concurrent_clients_are_all_served);
 	RUN(test_silent_clients_cost_nothing_and_time_out);
 	assert_daemon_serves();
-	assert_eq(td_stop_signal(&t, SIGTERM), 0);
-	td_cleanup(&t);
-	return 0;
+	return td_finish(&t);
 }

@@ -300,7 +300,5 @@ int main(int argc, char **argv)
 	RUN(test_page_and_compat_follow);
 	RUN(test_quiesce_resume);
 	RUN(test_hello);
-	assert_eq(td_stop_signal(&t, SIGTERM), 0);
-	td_cleanup(&t);
-	return 0;
+	return td_finish(&t);
 }

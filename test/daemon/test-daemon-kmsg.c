@@ -221,7 +221,5 @@ int main(int argc, char **argv)
 	RUN(test_kmsg_record_logged_while_down_raises_once_on_restart);
 	RUN(test_kmsg_record_logged_while_down_after_an_empty_first_start_raises);
 	RUN(test_kmsg_fifo_feeds_the_notifier);
-	assert_eq(td_stop_signal(&t, SIGTERM), 0);
-	td_cleanup(&t);
-	return 0;
+	return td_finish(&t);
 }

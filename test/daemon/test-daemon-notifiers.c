@@ -426,7 +426,5 @@ int main(int argc, char **argv)
 	RUN(test_uevent_sender_other_than_the_kernel_is_refused);
 	RUN(test_uevent_is_not_live_by_default_on_a_kernel_without_it);
 	RUN(test_uevent_forged_by_a_process_never_raises);
-	assert_eq(td_stop_signal(&t, SIGTERM), 0);
-	td_cleanup(&t);
-	return 0;
+	return td_finish(&t);
 }

@@ -329,7 +329,5 @@ int main(int argc, char **argv)
 	RUN(test_trigger_with_cap_checkpoint_restore_is_allowed);
 	RUN(test_control_group_members_may_trigger);
 	RUN(test_setuid_exec_after_connect_does_not_lend_privilege);
-	assert_eq(td_stop_signal(&t, SIGTERM), 0);
-	td_cleanup(&t);
-	return 0;
+	return td_finish(&t);
 }

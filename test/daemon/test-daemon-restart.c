@@ -203,7 +203,5 @@ int main(int argc, char **argv)
 	RUN(test_clean_stop_tells_page_readers_no_daemon_runs);
 	RUN(test_watchers_get_a_clear_error_and_can_reopen_after_a_restart);
 	RUN(test_page_waiter_wakes_for_a_raise_by_the_restarted_daemon);
-	assert_eq(td_stop_signal(&t, SIGTERM), 0);
-	td_cleanup(&t);
-	return 0;
+	return td_finish(&t);
 }

@@ -190,7 +190,5 @@ int main(int argc, char **argv)
 	RUN(test_outputs_after_raises_are_all_new);
 	RUN(test_quiesce_makes_the_kernel_serve_until_resume);
 	RUN(test_stopped_daemon_makes_the_kernel_serve);
-	assert_eq(td_stop_signal(&t, SIGTERM), 0);
-	td_cleanup(&t);
-	return 0;
+	return td_finish(&t);
 }
