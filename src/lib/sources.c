@@ -85,7 +85,8 @@ static void probe_page_locked(void)
 
 static void sources_init_once(void)
 {
-	struct vmclock_map *vm = NULL;
+	/* Static: the mapping is used for the life of the process, like every source. */
+	static struct vmclock_map *vm;
 	const char *path;
 	const void *sg;
 
