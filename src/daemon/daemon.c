@@ -128,7 +128,13 @@ int daemon_raise(struct daemon *d, unsigned id, uint32_t min_gen)
 	uint32_t gen;
 
 	if (d->generation == UINT32_MAX) {
-		log_error("Generation is at its maximum, cannot raise");
+		/*
+		 * Nothing can tell watchers any more, but the event may still have duplicated
+		 * memory: a new epoch at least makes every RNG reseed.
+		 */
+		log_error("Generation is at its maximum, cannot raise (%s): new epoch only",
+			  protocol_notifier_name(id));
+		daemon_new_epoch(d, id);
 		return -EOVERFLOW;
 	}
 	gen = d->generation + 1;

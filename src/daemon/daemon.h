@@ -105,7 +105,8 @@ bool daemon_timer_expired(struct source *s);
 /*
  * daemon_raise() - a new generation max(current + 1, @min_gen) and a new epoch with
  * @id; persists, publishes (page, compat) and notifies watchers.
- * Return: 0 or -EOVERFLOW when the generation cannot grow any more.
+ * Return: 0, or -EOVERFLOW when the generation is at UINT32_MAX and cannot grow any
+ * more; then only the epoch changes (so that RNGs still reseed).
  */
 int daemon_raise(struct daemon *d, unsigned id, uint32_t min_gen);
 /* daemon_new_epoch() - a new epoch only (timer, quiesce). */

@@ -10,6 +10,7 @@
  * "did not raise" is proven by a later record the daemon is seen to handle.
  * Usage: test-daemon-kmsg SNAPSAFED
  */
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "daemon-util.h"
@@ -175,6 +176,42 @@ TEST(test_kmsg_record_logged_while_down_after_an_empty_first_start_raises)
 	td_cleanup(&e);
 }
 
+/*
+ * A privileged TRIGGER may take the generation to UINT32_MAX, after which it cannot
+ * grow. A VM fork then must still change the epoch, or every RNG keeps serving the
+ * state it shares with the other clones.
+ */
+TEST(test_kmsg_vmfork_at_the_maximum_generation_still_makes_a_new_epoch)
+{
+	const struct snapsafe_page *p;
+	struct td m;
+	uint32_t epoch;
+
+	td_init(&m, t.binary);
+	td_start_argv(&m, NULL);
+	p = td_map_page(&m);
+	assert_eq(td_u64(&m, "TRIGGER 4294967295"), UINT32_MAX);
+	{
+		struct tconn c;
+
+		tconn_open(&c, &m);
+		tconn_expect_prefix(&c, "TRIGGER", "ERR EOVERFLOW");
+		tconn_close(&c);
+	}
+	epoch = p->epoch;
+	td_append(m.kmsg, "6,0,1,-;" VMFORK "\n");
+	td_wait_log(&m, "Kernel reports a VM fork (kmsg seq 0)", 0);
+	assert_eq(p->generation, UINT32_MAX);
+	assert_ne(p->epoch, epoch);
+	assert_eq(SNAPSAFE_EPOCH_ID(p->epoch), SNAPSAFE_NOTIFIER_VMFORK_KMSG);
+	/* And it survives a restart at the maximum. */
+	td_stop_signal(&m, SIGKILL);
+	td_start_argv(&m, NULL);
+	assert_eq(td_status(&m).generation, UINT32_MAX);
+	munmap((void *)p, SNAPSAFE_PAGE_SIZE);
+	td_cleanup(&m);
+}
+
 /* A FIFO in place of /dev/kmsg: records arrive as the writer sends them. */
 TEST(test_kmsg_fifo_feeds_the_notifier)
 {
@@ -221,5 +258,6 @@ int main(int argc, char **argv)
 	RUN(test_kmsg_record_logged_while_down_raises_once_on_restart);
 	RUN(test_kmsg_record_logged_while_down_after_an_empty_first_start_raises);
 	RUN(test_kmsg_fifo_feeds_the_notifier);
+	RUN(test_kmsg_vmfork_at_the_maximum_generation_still_makes_a_new_epoch);
 	return td_finish(&t);
 }
