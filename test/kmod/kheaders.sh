@@ -32,7 +32,9 @@ pkg_field() # PACKAGE[=VERSION] FIELD
 ensure_lists()
 {
 	if [ -z "$(pkg_field "linux-headers-$release" Version)" ]; then
-		apt-get update -qq >&2 || die "apt-get update failed"
+		# The lock of tools/deps and vmlib.py: the tests run in parallel.
+		flock "${TMPDIR:-/tmp}/snapsafe-apt.lock" apt-get update -qq >&2 ||
+			die "apt-get update failed"
 	fi
 }
 

@@ -25,9 +25,10 @@ the other:
            snapsafed also runs with --sysgenid-compat /dev/sysgenid: it must leave the
            module's device alone.
 
-Per clone it measures the windows from the resume: to the module's raise (the monitor's
-read), to snapsafed's raise and to the client's watcher seeing it, and reports which
-notifier raised snapsafed's generation (test/vm measures the vmfork-kmsg notifier alone).
+Per clone it measures the windows from the resume: to the module's raise (its kernel log
+record, and a reader blocked in read()), to snapsafed's raise by each of its notifiers and to
+the client's watcher seeing it (test/vm measures the vmfork-kmsg notifier alone); how they are
+taken is in docs/vm-clones.md.
 Exit 0 pass, 1 fail (every guest's console is printed), 77 when QEMU cannot run (1 under CI=true).
 """
 
@@ -106,12 +107,12 @@ def refcnt(g):
     return int(out.strip())
 
 
-def wait_until(what, fn, timeout=30, interval=0.05):
-    """Poll fn() until it returns something true; returns that."""
+def wait_until(what, fn, ok=bool, timeout=30, interval=0.05):
+    """Poll fn() until ok(its value); returns that value."""
     deadline = time.monotonic() + timeout
     while True:
         v = fn()
-        if v:
+        if ok(v):
             return v
         if time.monotonic() > deadline:
             raise VmError('timeout waiting for %s' % what)
@@ -236,8 +237,9 @@ def start_clients(s, g):
         g.run('%s watcher %s >/dev/ttyS0 2>&1 &' % (ST, GO % i))
     g.run('%s monitor >/dev/ttyS0 2>&1 &' % ST)
     g.wait_console(r'^KMON gen=')
-    found = wait_until('the watchers', lambda: (lambda r: len(r) == N_WATCHERS and r)(
-        console_lines(g, r'^KWATCH pid=(\d+) go=(\S+) gen=')))
+    found = wait_until('the watchers',
+                       lambda: console_lines(g, r'^KWATCH pid=(\d+) go=(\S+) gen='),
+                       lambda r: len(r) == N_WATCHERS)
     # [(go file, pid)] in the order of their go files
     return sorted((m.group(2), int(m.group(1))) for _, m in found)
 
@@ -252,15 +254,16 @@ def clone_checks(s, c, watchers, kgen0, gen0, before, res):
     krise = {'gen': int(m.group(1)), 'mono': int(m.group(2)), 'host_ns': host_ns}
     check(krise['gen'] == kgen, '%s: the module raised its generation %d -> %d' % (
         c.name, kgen0, krise['gen']))
-    reads = wait_until('both watchers to read', lambda: (lambda r: len(r) == N_WATCHERS and r)(
-        console_lines(c, r'^KWATCH pid=\d+ read gen=%d ' % kgen)))
-    check(len(reads) == N_WATCHERS, '%s: both watchers read generation %d' % (c.name, kgen))
+    wait_until('both watchers to read',
+               lambda: console_lines(c, r'^KWATCH pid=\d+ read gen=%d ' % kgen),
+               lambda r: len(r) == N_WATCHERS)
+    check(True, '%s: both watchers read generation %d' % (c.name, kgen))
 
     # snapsafed followed; the daemon's file acknowledges at once, the watchers wait for GO.
     gen = vs.wait_rise(c, gen0 + 1)
     check(gen > gen0, '%s: snapsafed rose %d -> %d' % (c.name, gen0, gen))
-    out = wait_until('only the two watchers to be outdated', lambda: (lambda v: v[1] ==
-                     N_WATCHERS and v)(module_gen(c)), timeout=10)
+    out = wait_until('only the two watchers to be outdated', lambda: module_gen(c),
+                     lambda v: v[1] == N_WATCHERS, timeout=10)
     check(out == (kgen, N_WATCHERS), '%s: GET_OUTDATED_WATCHERS counts exactly the %d watchers '
           '(not snapsafed, which acknowledged, nor the libraries\' mappings)' % (c.name,
                                                                                  N_WATCHERS))
@@ -297,8 +300,8 @@ def clone_checks(s, c, watchers, kgen0, gen0, before, res):
     check(not (strings & before), '%s: none of the %d strings drawn after the module\'s raise '
           'was drawn before the snapshot' % (c.name, len(strings)))
     # The client without a daemon: the library's own read of the device is all it has.
-    lib = wait_until('the daemon-less client to draw after the raise', lambda: (
-        lambda ds: len([d for d in ds if d['kgen'] == kgen]) >= 5 and ds)(libonly_draws(c)))
+    lib = wait_until('the daemon-less client to draw after the raise', lambda: libonly_draws(c),
+                     lambda ds: len([d for d in ds if d['kgen'] == kgen]) >= 5)
     # Its file holds its whole history, the snapshot's part included.
     lib_post = {d['bytes'] for d in lib if d['kgen'] == kgen}
     lib_before = {d['bytes'] for d in lib if d['kgen'] != kgen}
@@ -361,8 +364,7 @@ def phase_clones(s, g, kernel, initrd):
           'orig: --sysgenid-compat /dev/sysgenid left the module\'s device alone')
     pre = wait_draws(g, 10, lambda d: d['kdev'])
     check(all(d['engine'] == 1 for d in pre[-5:]), 'orig: the engine serves')
-    lib = wait_until('the daemon-less client', lambda: (lambda ds: len(ds) >= 5 and ds)(
-        libonly_draws(g)))
+    lib = wait_until('the daemon-less client', lambda: libonly_draws(g), lambda ds: len(ds) >= 5)
     check(all(d['engine'] == 1 and d['gen'] == 0 for d in lib),
           'orig: the daemon-less client\'s engine serves with no daemon (generation 0)')
     kgen0, outdated = module_gen(g)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * guest-client: the application inside the VM clone tests (test/vm/README.md).
+ * guest-client: the application inside the VM clone tests (docs/vm-clones.md).
  *
  * Draws random bytes from libsnapsafe in its default policy, watches the system
  * generation and prints, one line per event on stdout (the guest console):

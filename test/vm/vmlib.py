@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """vmlib: boot, snapshot and clone QEMU test guests (Python 3 standard library only).
 
-The reusable half of the VM tests (test/vm/README.md is the manual). It fetches Debian guest
+The reusable half of the VM tests (docs/vm-clones.md is the manual). It fetches Debian guest
 kernels into a cache, builds an initramfs (busybox-static, the guest agent, the programs under
 test), starts QEMU (TCG, q35, a vmgenid device, the console on ttyS0, the agent on ttyS1, QMP),
 snapshots a running guest with a QMP migration to a file, and restores clones from that file
-with a chosen vmgenid GUID. It does not know about snapsafe: scenarios live in their own
-scripts (vm-clone-test.py) and only use the API below.
+with a chosen vmgenid GUID. It does not know about snapsafe: vmscenario.py does, and the
+scenario scripts (test/vm/vm-clone-test.py, test/kmod/kmod-test.py) use both.
 """
 
 import json
