@@ -228,8 +228,9 @@ int main(int argc, char **argv)
 		if (seq == 0)
 			/* After the first draw: the state memory and the vDSO are set up. */
 			emit("PATHS policy=%s memory=%s reseed=%s sysgenid=%d",
-			     policy_mode_name(policy_mode()), state_memory_name(state_pool_memory()),
-			     kernel_random_path(), gen_sources.sysgenid);
+			     policy_mode_name(policy_mode()),
+			     state_memory_name(state_pool_memory()), kernel_random_path(),
+			     gen_sources.sysgenid);
 		sleep_ms(interval_ms);
 	}
 }
