@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -25,6 +26,7 @@ enum {
 	CLIENT_IN_MAX	= 4096,	/* pipelined requests buffered while one WAIT is pending */
 	SWEEP_MS	= 1000,
 	ACCEPT_BATCH	= 64,	/* accepts per wake-up, so a flood cannot starve the others */
+	FD_RESERVE	= 32,	/* descriptors not for clients: our own ~16, the state file, /proc */
 };
 
 struct client {
@@ -61,6 +63,8 @@ struct server {
 	struct client *dead;
 	unsigned n_clients, n_watchers, n_outdated, n_waiting, n_resume;
 	int spare_fd;			/* given up to accept-and-refuse when out of fds */
+	unsigned max_clients;		/* PROTOCOL_MAX_CLIENTS, or less under a low RLIMIT_NOFILE */
+	bool accept_ready;		/* the listening socket is readable: accept in server_tick */
 	uint64_t next_sweep_ms;
 };
 
@@ -482,9 +486,21 @@ static void refuse(int fd)
 	close(fd);
 }
 
+/*
+ * Accept after the event batch, not during it: the batch may hold the hang-ups of
+ * clients that left, and their slots and descriptors are free only once those are
+ * handled. (A level-triggered listening socket tends to come first in a batch.)
+ */
 static void listen_dispatch(struct daemon *d, struct source *s, uint32_t events)
 {
 	struct server *srv = s->userdata;
+
+	srv->accept_ready = true;
+}
+
+static void accept_clients(struct daemon *d, struct server *srv)
+{
+	struct source *s = &srv->listen;
 
 	for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
 		struct ucred cred = {};
@@ -510,7 +526,7 @@ static void listen_dispatch(struct daemon *d, struct source *s, uint32_t events)
 				log_warning_errno(errno, "accept failed");
 			return;
 		}
-		if (srv->n_clients >= PROTOCOL_MAX_CLIENTS) {
+		if (srv->n_clients >= srv->max_clients) {
 			refuse(fd);
 			continue;
 		}
@@ -600,6 +616,10 @@ void server_tick(struct daemon *d)
 
 	if (!srv)
 		return;
+	if (srv->accept_ready) {
+		srv->accept_ready = false;
+		accept_clients(d, srv);
+	}
 	if (srv->n_resume > 0) {
 		for (struct client *c = srv->clients, *next; c; c = next) {
 			next = c->next;
@@ -644,6 +664,28 @@ void server_tick(struct daemon *d)
 	}
 }
 
+/*
+ * Clients may not take the descriptors the daemon needs for itself (writing the state
+ * file, reading /proc for a privilege check): under a low RLIMIT_NOFILE the client
+ * limit shrinks so that FD_RESERVE stay free.
+ */
+static unsigned max_clients(void)
+{
+	struct rlimit rl;
+	unsigned n = PROTOCOL_MAX_CLIENTS;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)PROTOCOL_MAX_CLIENTS + FD_RESERVE) {
+		n = rl.rlim_cur > 2 * FD_RESERVE ? (unsigned)rl.rlim_cur - FD_RESERVE :
+						    (unsigned)rl.rlim_cur / 2;
+		if (n == 0)
+			n = 1;
+		log_warning("RLIMIT_NOFILE is %llu: at most %u clients",
+			    (unsigned long long)rl.rlim_cur, n);
+	}
+	return n;
+}
+
 int server_start(struct daemon *d)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -682,6 +724,7 @@ int server_start(struct daemon *d)
 	srv->d = d;
 	srv->listen = (struct source) { .fd = fd, .dispatch = listen_dispatch, .userdata = srv };
 	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	srv->max_clients = max_clients();
 	srv->next_sweep_ms = now_monotonic_ms() + SWEEP_MS;
 	r = daemon_add_source(d, &srv->listen, EPOLLIN);
 	if (r < 0) {

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -50,6 +51,7 @@ struct td {
 	char compat[320];
 	char log[320];
 	bool uevent_auto;	/* leave the uevent notifier at its default, not --no-uevent */
+	unsigned nofile;	/* non-zero: the daemon's RLIMIT_NOFILE, soft and hard */
 	pid_t pid;
 };
 
@@ -180,6 +182,12 @@ static inline void td_start_argv(struct td *t, const char *const *extra)
 			dup2(fd, STDERR_FILENO);
 		unsetenv("NOTIFY_SOCKET");
 		signal(SIGPIPE, SIG_DFL);	/* the daemon sets up its own */
+		if (t->nofile) {
+			struct rlimit rl = { .rlim_cur = t->nofile, .rlim_max = t->nofile };
+
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				_exit(126);
+		}
 		execv(t->binary, (char **)argv);
 		_exit(127);
 	}

@@ -415,6 +415,65 @@ TEST(test_thousands_of_concurrent_clients_are_all_served)
 	assert_daemon_serves();
 }
 
+/*
+ * A daemon with few descriptors (RLIMIT_NOFILE 64, soft and hard): a flood of clients
+ * is refused with ERR EMFILE before it takes the descriptors the daemon needs for its
+ * own work. Afterwards a TRIGGER still gets its generation persisted in the state file
+ * (which needs a descriptor to write), not only published.
+ */
+TEST(test_client_flood_leaves_the_daemon_descriptors_for_its_own_work)
+{
+	enum { NOFILE = 64, FLOOD = 100 };
+	static struct tconn c[FLOOD];
+	char line[256], state[400], want[64];
+	int served = 0, refused = 0, kept = -1;
+	struct td f;
+	uint64_t g;
+
+	td_init(&f, t.binary);
+	f.nofile = NOFILE;
+	td_start_argv(&f, NULL);
+	for (int i = 0; i < FLOOD; i++) {
+		tconn_open(&c[i], &f);
+		if (send(c[i].fd, "OUTDATED\n", 9, MSG_NOSIGNAL) < 0 && errno != EPIPE)
+			test_fail("send: %s", strerror(errno));
+		tconn_line(&c[i], line, sizeof(line));
+		if (strcmp(line, "OK 0") == 0) {
+			served++;
+			kept = i;
+		} else if (strcmp(line, "ERR EMFILE too many clients") == 0) {
+			refused++;
+			tconn_close(&c[i]);
+		} else {
+			test_fail("client %d: '%s'", i, line);
+		}
+	}
+	fprintf(stderr, "%d served, %d refused\n", served, refused);
+	assert_true(served > 0 && refused > 0);
+	assert_true(td_alive(&f));
+
+	/* One slot free again: the control plane raises, and the raise is on disk. */
+	tconn_close(&c[kept]);
+	g = td_u64(&f, "TRIGGER");
+	snprintf(state, sizeof(state), "%s/state", f.rt);
+	snprintf(want, sizeof(want), "generation=%llu\n", (unsigned long long)g);
+	{
+		char buf[1024] = "";
+		int fd = open(state, O_RDONLY | O_CLOEXEC);
+
+		assert_true(fd >= 0);
+		assert_true(read(fd, buf, sizeof(buf) - 1) > 0);
+		close(fd);
+		if (strncmp(buf, want, strlen(want)) != 0)
+			test_fail("state file holds '%.*s', expected '%s'", (int)strcspn(buf, "\n"),
+				  buf, want);
+	}
+	for (int i = 0; i < FLOOD; i++)
+		if (i != kept && c[i].fd >= 0)
+			tconn_close(&c[i]);
+	td_cleanup(&f);
+}
+
 int main(int argc, char **argv)
 {
 	struct rlimit rl;
@@ -435,6 +494,7 @@ int main(int argc, char **argv)
 	RUN(test_client_that_never_reads_replies_is_dropped);
 	RUN(test_watcher_that_never_reads_events_is_dropped);
 	RUN(test_thousands_of_concurrent_clients_are_all_served);
+	RUN(test_client_flood_leaves_the_daemon_descriptors_for_its_own_work);
 	RUN(test_silent_clients_cost_nothing_and_time_out);
 	assert_daemon_serves();
 	return td_finish(&t);
