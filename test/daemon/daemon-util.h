@@ -141,16 +141,12 @@ static inline int td_connect_once(const char *path)
 	return fd;
 }
 
-/*
- * td_start() - run snapsafed with the test inputs and @extra (NULL-terminated) and
- * wait until its socket accepts. The daemon listens only after it has created the
- * page, the compat file and read its notifiers' backlog, so "accepts" means ready.
- */
-static inline void td_start_argv(struct td *t, const char *const *extra)
+/* td_exec() - fork and exec snapsafed with the test inputs and @extra; its pid. */
+static inline pid_t td_exec(const struct td *t, const char *const *extra)
 {
 	const char *argv[64];
 	size_t n = 0;
-	uint64_t deadline;
+	pid_t pid;
 
 	argv[n++] = t->binary;
 	argv[n++] = "--runtime-dir";
@@ -168,16 +164,14 @@ static inline void td_start_argv(struct td *t, const char *const *extra)
 		argv[n++] = *extra;
 	argv[n] = NULL;
 
-	unlink(t->sock);
-	t->pid = fork();
-	if (t->pid < 0)
+	pid = fork();
+	if (pid < 0)
 		test_fail("fork: %s", strerror(errno));
-	if (t->pid == 0) {
+	if (pid == 0) {
 		int fd = open(t->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 
 		/* A test that dies must not leave its daemon behind. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-
 		if (fd >= 0)
 			dup2(fd, STDERR_FILENO);
 		unsetenv("NOTIFY_SOCKET");
@@ -191,6 +185,20 @@ static inline void td_start_argv(struct td *t, const char *const *extra)
 		execv(t->binary, (char **)argv);
 		_exit(127);
 	}
+	return pid;
+}
+
+/*
+ * td_start() - run snapsafed with the test inputs and @extra (NULL-terminated) and
+ * wait until its socket accepts. The daemon listens only after it has created the
+ * page, the compat file and read its notifiers' backlog, so "accepts" means ready.
+ */
+static inline void td_start_argv(struct td *t, const char *const *extra)
+{
+	uint64_t deadline;
+
+	unlink(t->sock);
+	t->pid = td_exec(t, extra);
 	deadline = td_now_ms() + TD_WAIT_MS;
 	for (;;) {
 		int status, fd = td_connect_once(t->sock);

@@ -192,6 +192,32 @@ TEST(test_page_waiter_wakes_for_a_raise_by_the_restarted_daemon)
 	assert_eq(w.r, w.seen + 1);
 }
 
+/* One daemon per runtime directory: a second one refuses to start and disturbs nothing. */
+TEST(test_second_daemon_on_the_same_directory_refuses_and_harms_nothing)
+{
+	uint32_t gen = td_status(&t).generation;
+	uint64_t deadline = td_now_ms() + TD_WAIT_MS;
+	unsigned owned = td_log_count(&t, "Another snapsafed owns");
+	int status;
+	pid_t pid = td_exec(&t, NULL);
+
+	while (waitpid(pid, &status, WNOHANG) != pid) {
+		if (td_now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			test_fail("a second snapsafed on %s kept running", t.rt);
+		}
+		td_sleep_ms(10);
+	}
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+	assert_eq(td_log_count(&t, "Another snapsafed owns"), owned + 1);
+	/* The first one still owns the socket, the page and the generation. */
+	assert_true(td_alive(&t));
+	assert_eq(page->daemon_pid, t.pid);
+	assert_true(page->flags & SNAPSAFE_PAGE_RUNNING);
+	assert_eq(td_u64(&t, "TRIGGER"), gen + 1);
+	assert_eq(snapsafe_generation(), gen + 1);
+}
+
 int main(int argc, char **argv)
 {
 	td_init(&t, argc > 1 ? argv[1] : NULL);
@@ -203,5 +229,6 @@ int main(int argc, char **argv)
 	RUN(test_clean_stop_tells_page_readers_no_daemon_runs);
 	RUN(test_watchers_get_a_clear_error_and_can_reopen_after_a_restart);
 	RUN(test_page_waiter_wakes_for_a_raise_by_the_restarted_daemon);
+	RUN(test_second_daemon_on_the_same_directory_refuses_and_harms_nothing);
 	return td_finish(&t);
 }
