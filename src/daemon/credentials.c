@@ -4,8 +4,13 @@
  * of the process that connected, as the kernel reports them: SO_PEERCRED (its uid, gid
  * and pid at connect time) and, for CAP_CHECKPOINT_RESTORE and the supplementary groups,
  * /proc/<pid>/status (privilege_check_peer() in src/shared). Nothing the client sends
- * counts. Two things that /proc read alone cannot tell are checked around it:
+ * counts. Three things that /proc read alone cannot tell are checked around it:
  *
+ * - The capability is held in the daemon's user namespace. Any user can be root with
+ *   every capability in a user namespace of its own (unshare -r), and CapEff shows
+ *   those; they count only there. So CAP_CHECKPOINT_RESTORE counts only for a peer in
+ *   the daemon's own user namespace (a peer in an ancestor namespace needs uid 0 or
+ *   the group).
  * - The process is still the one that connected. Its pidfd (SO_PEERPIDFD, Linux 6.5)
  *   reports whether it exited; if it did, the pid may belong to another process by now.
  *   Older kernels have no pidfd for the peer: the pid is trusted as before.
@@ -21,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -53,6 +59,20 @@ static int uids_are(pid_t pid, uid_t uid)
 	return r;
 }
 
+/* Return: 1 when @pid is in our user namespace, 0 when not, <0 when it cannot tell. */
+static int in_our_user_ns(pid_t pid)
+{
+	struct stat ours, theirs;
+	char path[64];
+
+	if (stat("/proc/self/ns/user", &ours) < 0)
+		return errno == ENOENT ? 1 : -errno;	/* no user namespaces at all */
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+	if (stat(path, &theirs) < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	return ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino;
+}
+
 /* Has the process behind @pidfd exited? (A pidfd polls readable once it has.) */
 static bool pidfd_exited(int pidfd)
 {
@@ -78,7 +98,12 @@ int peer_privileged(int fd, bool have_group, gid_t group)
 		pidfd = -1;		/* ENOPROTOOPT: before Linux 6.5 */
 	}
 
-	r = privilege_check_peer(fd, have_group, group);
+	/* The capability first, without the group: it also needs the namespace check. */
+	r = privilege_check_peer(fd, false, 0);
+	if (r > 0)
+		r = in_our_user_ns(cred.pid);
+	if (r == 0 && have_group)
+		r = privilege_in_group(cred.pid, cred.gid, group);
 	if (r > 0)
 		r = uids_are(cred.pid, cred.uid);
 	if (r > 0 && pidfd >= 0 && pidfd_exited(pidfd))

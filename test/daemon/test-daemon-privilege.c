@@ -145,6 +145,33 @@ TEST(test_trigger_with_cap_checkpoint_restore_is_allowed)
 	assert_eq(td_status(&t).generation, gen + 2);
 }
 
+/*
+ * Any user can be root with every capability inside a user namespace of its own
+ * (unshare -r); /proc shows those capabilities in CapEff, but they count only in that
+ * namespace, not for the daemon's.
+ */
+TEST(test_capabilities_in_a_user_namespace_of_its_own_are_refused)
+{
+	static const char *const in_userns[] = {
+		"--reuid=65534", "--regid=65534", "--clear-groups", "unshare", "--user",
+		"--map-root-user", NULL,
+	};
+	uint32_t gen = td_status(&t).generation;
+	char out[256];
+	int status;
+
+	status = system("setpriv --reuid=65534 --regid=65534 --clear-groups unshare --user "
+			"--map-root-user true");
+	if (status != 0) {
+		fprintf(stderr, "skipped: no unprivileged user namespaces here\n");
+		return;
+	}
+	assert_eq(ctl_as(&t, in_userns, "trigger", out, sizeof(out)), EXIT_REFUSED);
+	assert_eq(ctl_as(&t, in_userns, "quiesce", out, sizeof(out)), EXIT_REFUSED);
+	assert_eq(td_status(&t).generation, gen);
+	assert_eq(td_status(&t).quiesced, 0);
+}
+
 TEST(test_control_group_members_may_trigger)
 {
 	static const char *const primary[] = {
@@ -327,6 +354,7 @@ int main(int argc, char **argv)
 	RUN(test_trigger_as_nobody_is_refused_with_eacces);
 	RUN(test_words_on_the_socket_never_grant_privilege);
 	RUN(test_trigger_with_cap_checkpoint_restore_is_allowed);
+	RUN(test_capabilities_in_a_user_namespace_of_its_own_are_refused);
 	RUN(test_control_group_members_may_trigger);
 	RUN(test_setuid_exec_after_connect_does_not_lend_privilege);
 	return td_finish(&t);
