@@ -12,6 +12,8 @@
 #include <grp.h>
 #include <limits.h>
 
+#include <snapsafe/snapsafe.h>
+
 #include "daemon-util.h"
 
 enum {
@@ -110,6 +112,10 @@ TEST(test_words_on_the_socket_never_grant_privilege)
 		struct tconn c;
 
 		drop_to_nobody(NOBODY);
+		/* Through the library: the negative errno of the API. */
+		assert_eq(snapsafe_trigger(0), -EACCES);
+		assert_eq(snapsafe_quiesce(), -EACCES);
+		assert_eq(snapsafe_resume(), -EACCES);
 		tconn_open(&c, &t);
 		tconn_expect(&c, "TRIGGER", "ERR EACCES permission denied");
 		tconn_expect(&c, "TRIGGER 4000000000", "ERR EACCES permission denied");
