@@ -51,9 +51,9 @@ static void vmclock_dispatch(struct daemon *d, struct source *s, uint32_t events
 {
 	char buf[128];
 
-	if (s == &vc.tick)
+	if (s == &vc.tick) {
 		daemon_timer_expired(s);
-	else if (pread(s->fd, buf, sizeof(buf), 0) < 0) {
+	} else if (pread(s->fd, buf, sizeof(buf), 0) < 0) {
 		/* The read marks the notification as seen, so poll stops reporting it. */
 	}
 	check(d);

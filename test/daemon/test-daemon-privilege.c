@@ -5,8 +5,9 @@
  * exit code 4), whatever it writes on the socket. The rights are the ones of the process
  * that connected (SO_PEERCRED) as the kernel reports them: a process that connects as
  * nobody and then execs a setuid-root program holding the socket must not borrow that
- * program's privileges. Runs programs as uid 65534 through setpriv(1) and fork+setresuid,
- * so it needs root.
+ * program's privileges, and capabilities held in a user namespace of one's own (unshare
+ * -r) do not count. Runs programs as uid 65534 through setpriv(1) and fork+setresuid, so
+ * it needs root.
  * Usage: test-daemon-privilege SNAPSAFED SNAPSAFECTL
  */
 #include <grp.h>
