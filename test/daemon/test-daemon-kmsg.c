@@ -201,6 +201,8 @@ TEST(test_kmsg_vmfork_at_the_maximum_generation_still_makes_a_new_epoch)
 	epoch = p->epoch;
 	td_append(m.kmsg, "6,0,1,-;" VMFORK "\n");
 	td_wait_log(&m, "Kernel reports a VM fork (kmsg seq 0)", 0);
+	/* A request is answered only after the daemon finished handling the record. */
+	assert_eq(td_status(&m).generation, UINT32_MAX);
 	assert_eq(p->generation, UINT32_MAX);
 	assert_ne(p->epoch, epoch);
 	assert_eq(SNAPSAFE_EPOCH_ID(p->epoch), SNAPSAFE_NOTIFIER_VMFORK_KMSG);
