@@ -65,6 +65,7 @@ struct server {
 	int spare_fd;			/* given up to accept-and-refuse when out of fds */
 	unsigned max_clients;		/* PROTOCOL_MAX_CLIENTS, or less under a low RLIMIT_NOFILE */
 	bool accept_ready;		/* the listening socket is readable: accept in server_tick */
+	bool accept_retry;		/* full: one more round of events before refusing */
 	uint64_t next_sweep_ms;
 };
 
@@ -489,7 +490,10 @@ static void refuse(int fd)
 /*
  * Accept after the event batch, not during it: the batch may hold the hang-ups of
  * clients that left, and their slots and descriptors are free only once those are
- * handled. (A level-triggered listening socket tends to come first in a batch.)
+ * handled. (A level-triggered listening socket tends to come first in a batch.) When
+ * full, a connection is refused only after one more round of events, and one per round:
+ * a hang-up that came while epoll collected the last batch, or while we were refusing
+ * (a client that was refused may leave and come back at once), is in the next one.
  */
 static void listen_dispatch(struct daemon *d, struct source *s, uint32_t events)
 {
@@ -498,7 +502,7 @@ static void listen_dispatch(struct daemon *d, struct source *s, uint32_t events)
 	srv->accept_ready = true;
 }
 
-static void accept_clients(struct daemon *d, struct server *srv)
+static void accept_clients(struct daemon *d, struct server *srv, bool may_refuse)
 {
 	struct source *s = &srv->listen;
 
@@ -507,6 +511,11 @@ static void accept_clients(struct daemon *d, struct server *srv)
 		socklen_t len = sizeof(cred);
 		struct client *c;
 		int fd;
+
+		if (srv->n_clients >= srv->max_clients && !may_refuse) {
+			srv->accept_retry = true;
+			return;
+		}
 
 		fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
@@ -527,7 +536,9 @@ static void accept_clients(struct daemon *d, struct server *srv)
 			return;
 		}
 		if (srv->n_clients >= srv->max_clients) {
+			log_debug("Refused a client: %u clients already", srv->n_clients);
 			refuse(fd);
+			may_refuse = false;
 			continue;
 		}
 		c = calloc(1, sizeof(*c));
@@ -604,7 +615,7 @@ int server_timeout_ms(struct daemon *d)
 		for (struct client *c = srv->clients; c; c = c->next)
 			if (c->waiting && c->wait_deadline_ms && c->wait_deadline_ms < next)
 				next = c->wait_deadline_ms;
-	if (srv->n_resume > 0 || next <= now)
+	if (srv->n_resume > 0 || srv->accept_retry || next <= now)
 		return 0;
 	return next - now > SWEEP_MS ? SWEEP_MS : (int)(next - now);
 }
@@ -613,12 +624,15 @@ void server_tick(struct daemon *d)
 {
 	struct server *srv = d->server;
 	uint64_t now = now_monotonic_ms();
+	bool retry;
 
 	if (!srv)
 		return;
+	retry = srv->accept_retry;
+	srv->accept_retry = false;
 	if (srv->accept_ready) {
 		srv->accept_ready = false;
-		accept_clients(d, srv);
+		accept_clients(d, srv, retry);
 	}
 	if (srv->n_resume > 0) {
 		for (struct client *c = srv->clients, *next; c; c = next) {
