@@ -329,11 +329,22 @@ TEST(test_uevent_parser_accepts_only_the_kernel_new_vmgenid_change)
 	assert_true(!uevent_is_new_vmgenid(no_action, sizeof(no_action) - 1));
 	assert_true(!uevent_is_new_vmgenid(header_only, sizeof(header_only) - 1));
 	assert_true(!uevent_is_new_vmgenid("", 0));
-	/* Every truncation (read under ASan: no byte past @len) before NEW_VMGENID=1 is whole. */
-	for (size_t n = 0; n < sizeof(ok) - 1; n++) {
-		bool r = uevent_is_new_vmgenid(ok, n);
+	/*
+	 * A message cut before NEW_VMGENID=1 is complete is refused; each cut is a heap
+	 * copy of exactly its length, so that ASan sees a read past it.
+	 */
+	const char *end = memmem(ok, sizeof(ok) - 1, "NEW_VMGENID=1", 13);
 
-		if (n < (size_t)((const char *)memmem(ok, sizeof(ok) - 1, "NEW_VMGENID=1", 13) - ok) + 13)
+	assert_true(end != NULL);
+	for (size_t n = 0; n < sizeof(ok) - 1; n++) {
+		char *cut = malloc(n ? n : 1);
+		bool r;
+
+		assert_true(cut != NULL);
+		memcpy(cut, ok, n);
+		r = uevent_is_new_vmgenid(cut, n);
+		free(cut);
+		if (n < (size_t)(end - ok) + 13)
 			assert_true(!r);
 	}
 }
