@@ -8,11 +8,11 @@
  * replies or its GEN events is dropped at the output bound instead of being waited for;
  * a peer that shut its reading side makes the daemon's send fail with EPIPE, which must
  * not kill it (SIGPIPE); thousands of concurrent clients are all served, and the one past
- * the connection limit gets ERR EMFILE. After each, a normal client gets right answers
- * from a live daemon whose generation is what the test made it.
+ * the connection limit gets ERR EMFILE; under a low RLIMIT_NOFILE a flood leaves the
+ * daemon the descriptors it needs to persist a raise. After each, a normal client gets
+ * right answers from a live daemon whose generation is what the test made it.
  * Usage: test-daemon-bad-clients SNAPSAFED
  */
-#include <pthread.h>
 #include <sys/resource.h>
 
 #include "daemon-util.h"
