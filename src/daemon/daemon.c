@@ -152,6 +152,26 @@ int daemon_raise(struct daemon *d, unsigned id, uint32_t min_gen)
 	return 0;
 }
 
+/*
+ * kmsg and uevent report the VM fork that the kernel's vmgenid driver handles; a kernel
+ * /dev/sysgenid counts the same fork (the module is called from that very path) and
+ * VMClock's counter changes with it, before the guest runs. A live device therefore
+ * raises for it, and raising here too would raise twice for one fork, which clients
+ * such as AWS-LC take as two events.
+ */
+int daemon_vm_fork_reported(struct daemon *d, unsigned id)
+{
+	const uint64_t devices = 1ull << SNAPSAFE_NOTIFIER_SYSGENID | 1ull << SNAPSAFE_NOTIFIER_VMCLOCK;
+
+	if (d->live & devices) {
+		log_info("%s: VM fork already counted by the %s notifier", protocol_notifier_name(id),
+			 protocol_notifier_name(d->live & (1ull << SNAPSAFE_NOTIFIER_SYSGENID) ?
+						SNAPSAFE_NOTIFIER_SYSGENID : SNAPSAFE_NOTIFIER_VMCLOCK));
+		return 0;
+	}
+	return daemon_raise(d, id, 0);
+}
+
 void daemon_new_epoch(struct daemon *d, unsigned id)
 {
 	bump_epoch(d, id);

@@ -109,6 +109,12 @@ bool daemon_timer_expired(struct source *s);
  * more; then only the epoch changes (so that RNGs still reseed).
  */
 int daemon_raise(struct daemon *d, unsigned id, uint32_t min_gen);
+/*
+ * daemon_vm_fork_reported() - kmsg or uevent (@id) saw a VM fork: raise, unless a kernel
+ * /dev/sysgenid or VMClock notifier is live, which counts the same fork itself.
+ * Return: as daemon_raise(), 0 when left to the device.
+ */
+int daemon_vm_fork_reported(struct daemon *d, unsigned id);
 /* daemon_new_epoch() - a new epoch only (timer, quiesce). */
 void daemon_new_epoch(struct daemon *d, unsigned id);
 void daemon_set_quiesced(struct daemon *d, bool q);

@@ -242,7 +242,7 @@ int main(int argc, char **argv)
 	struct source sig = { .fd = -1, .dispatch = signal_dispatch };
 	const char *dir;
 	sigset_t mask;
-	int r;
+	int r, status = EXIT_SUCCESS;
 
 	log_set_prefix(1, "snapsafed");
 	r = parse_options(argc, argv, &d.opt);
@@ -303,6 +303,8 @@ int main(int argc, char **argv)
 			if (errno == EINTR)
 				continue;
 			log_error_errno(errno, "epoll_wait");
+			/* A failure, so that systemd's Restart= brings the notifiers back. */
+			status = EXIT_FAILURE;
 			break;
 		}
 		for (int i = 0; i < n; i++) {
@@ -325,5 +327,5 @@ int main(int argc, char **argv)
 	page_close(d.page_fd, d.page);
 	close(sig.fd);
 	close(d.epoll_fd);
-	return 0;
+	return status;
 }

@@ -175,8 +175,7 @@ static void handle_line(struct kmsg *k, const char *line, size_t len)
 	k->seq_dirty = true;
 	if (kmsg_record_is_vmfork(&r)) {
 		log_notice("Kernel reports a VM fork (kmsg seq %llu)", (unsigned long long)r.seq);
-		daemon_raise(d, SNAPSAFE_NOTIFIER_VMFORK_KMSG, 0);	/* also saves the state */
-		k->seq_dirty = false;
+		daemon_vm_fork_reported(d, SNAPSAFE_NOTIFIER_VMFORK_KMSG);
 	}
 }
 
@@ -219,8 +218,17 @@ static int drain(struct kmsg *k)
 			if (errno == EINTR)
 				continue;
 			if (errno == EPIPE) {
-				/* Records were overwritten before we read them: go on with the next. */
-				log_debug("kmsg records were overwritten");
+				/*
+				 * Records were overwritten before we read them; one may have been
+				 * the VM fork. Raising for nothing costs a reseed, missing a
+				 * clone costs repeated output.
+				 */
+				log_warning("kmsg records were overwritten before snapsafed read them; "
+					    "raising in case one reported a VM fork");
+				if (k->scanning)
+					k->scan_found = true;
+				else
+					daemon_vm_fork_reported(k->d, SNAPSAFE_NOTIFIER_VMFORK_KMSG);
 				continue;
 			}
 			if (errno == EAGAIN)

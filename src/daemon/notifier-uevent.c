@@ -98,7 +98,7 @@ static void uevent_dispatch(struct daemon *d, struct source *s, uint32_t events)
 			if (errno == ENOBUFS) {
 				log_warning("uevent: receive buffer overflowed; raising in case a "
 					    "NEW_VMGENID event was lost");
-				daemon_raise(d, SNAPSAFE_NOTIFIER_UEVENT, 0);
+				daemon_vm_fork_reported(d, SNAPSAFE_NOTIFIER_UEVENT);
 				continue;
 			}
 			if (errno != EAGAIN)
@@ -112,7 +112,7 @@ static void uevent_dispatch(struct daemon *d, struct source *s, uint32_t events)
 		}
 		if (uevent_accept(&sa, mh.msg_namelen, mh.msg_flags, buf, (size_t)n)) {
 			log_notice("Kernel uevent NEW_VMGENID=1");
-			daemon_raise(d, SNAPSAFE_NOTIFIER_UEVENT, 0);
+			daemon_vm_fork_reported(d, SNAPSAFE_NOTIFIER_UEVENT);
 		}
 	}
 }

@@ -243,6 +243,40 @@ TEST(test_kmsg_fifo_feeds_the_notifier)
 	td_cleanup(&f);
 }
 
+/*
+ * With a kernel /dev/sysgenid live (here its test file), one VM fork is logged and counted
+ * by the device: the generation rises once, not once per notifier. The kernel logs the
+ * record before it calls the module, so the record comes first here too.
+ */
+TEST(test_kmsg_vmfork_counted_once_when_a_sysgenid_device_is_live)
+{
+	static struct td f;
+	uint32_t *word;
+	unsigned before;
+	int fd;
+
+	td_init(&f, t.binary);
+	fd = open(f.sysgenid, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 || ftruncate(fd, 4096) < 0)
+		test_fail("create %s: %s", f.sysgenid, strerror(errno));
+	word = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	assert_true(word != MAP_FAILED);
+	td_start_argv(&f, NULL);
+	assert_true(td_status(&f).notifiers_live & (1u << SNAPSAFE_NOTIFIER_SYSGENID));
+	assert_eq(td_status(&f).generation, 0);
+
+	before = td_log_count(&f, "kernel generation is now 1");
+	td_append(f.kmsg, "6,0,1000,-;" VMFORK "\n");
+	td_wait_log(&f, "Kernel reports a VM fork (kmsg seq 0)", 0);
+	__atomic_store_n(word, 1, __ATOMIC_RELEASE);
+	td_wait_log(&f, "kernel generation is now 1", before);
+	assert_eq(td_status(&f).generation, 1);
+	assert_eq(td_status(&f).epoch_notifier, SNAPSAFE_NOTIFIER_SYSGENID);
+	munmap(word, 4096);
+	td_cleanup(&f);
+}
+
 int main(int argc, char **argv)
 {
 	td_init(&t, argc > 1 ? argv[1] : NULL);
@@ -261,5 +295,6 @@ int main(int argc, char **argv)
 	RUN(test_kmsg_record_logged_while_down_after_an_empty_first_start_raises);
 	RUN(test_kmsg_fifo_feeds_the_notifier);
 	RUN(test_kmsg_vmfork_at_the_maximum_generation_still_makes_a_new_epoch);
+	RUN(test_kmsg_vmfork_counted_once_when_a_sysgenid_device_is_live);
 	return td_finish(&t);
 }

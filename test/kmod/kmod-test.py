@@ -313,6 +313,18 @@ def clone_checks(s, c, watchers, kgen0, gen0, before, res):
     check(st['notifiers'].get('sysgenid') is True, '%s: snapsafed\'s sysgenid notifier is live'
           % c.name)
     k_ns, reseed_ns = kernel_log(c, kgen)
+    if reseed_ns is not None:
+        # One VM fork, one raise: snapsafed leaves the kernel's record to the sysgenid
+        # notifier, which counts the same fork (clients like AWS-LC count every change).
+        # This clone's lineage logged one record per fork; each must have been handled.
+        wait_until('snapsafed to handle the reseed record', lambda: c.run(
+            'dmesg | grep -c "crng reseeded due to virtual machine fork"; grep -c '
+            '"already counted by the sysgenid notifier" /tmp/snapsafed.log',
+            check=False)[1].split(), lambda v: len(v) == 2 and v[0] == v[1])
+        raises = vs.daemon_raises(c, gen0)
+        check([n for _, n in raises] == ['sysgenid'] and status(c)['generation'] == gen0 + 1,
+              '%s: snapsafed raised exactly once for the fork, by sysgenid (%s)' % (c.name,
+                                                                                    raises))
 
     w = vs.window(c, rise[0], seen[0])
     host_k, guest_k = vs.ms_since_resume(c, krise)
