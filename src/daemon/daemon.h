@@ -146,7 +146,7 @@ void compat_store(struct compat *c, uint32_t gen);
 struct compat *compat_close(struct compat *c);
 
 /*
- * credentials.c: peer_privileged() - may the peer of the control connection @fd use
+ * privilege.c: peer_privileged() - may the peer of the control connection @fd use
  * TRIGGER, QUIESCE and RESUME (uid 0 at connect time, or CAP_CHECKPOINT_RESTORE or
  * @group while still the process and identity that connected)?
  * Return: 1 yes, 0 no, negative errno when it cannot tell (treated as no).
