@@ -14,7 +14,7 @@
  */
 #include <snapsafe/snapsafe.h>
 
-#include "../rng/outputs.h"
+#include "../rng/rollback.h"
 #include "daemon-util.h"
 #include "policy.h"
 #include "rng.h"
@@ -22,46 +22,6 @@
 enum { DRAWS = 64 };
 
 static struct td t;
-
-static void draw(struct outputs *o, int n)
-{
-	uint8_t b[OUTPUT_SIZE];
-
-	for (int i = 0; i < n; i++) {
-		snapsafe_random_buf(b, sizeof(b));
-		outputs_add(o, b);
-	}
-}
-
-static size_t common(const struct outputs *a, const struct outputs *b)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < a->n; i++)
-		for (size_t j = 0; j < b->n; j++)
-			n += memcmp(a->v[i], b->v[j], OUTPUT_SIZE) == 0;
-	return n;
-}
-
-/* Draw, roll the state back as a restored snapshot would, maybe raise, draw again. */
-static size_t clone_and_compare(void (*raise)(void))
-{
-	struct rng_state saved;
-	struct outputs before = { 0 }, after = { 0 };
-	size_t n;
-
-	snapsafe_random_u32();	/* seeded and current */
-	memcpy(&saved, rng_current_state(), sizeof(saved));
-	draw(&before, DRAWS);
-	memcpy(rng_current_state(), &saved, sizeof(saved));
-	if (raise)
-		raise();
-	draw(&after, DRAWS);
-	n = common(&before, &after);
-	outputs_free(&before);
-	outputs_free(&after);
-	return n;
-}
 
 static void raise_by_trigger(void)
 {
@@ -104,7 +64,7 @@ TEST(test_engine_serves_while_the_daemon_covers_vm_snapshots)
 
 TEST(test_rolled_back_state_without_a_raise_repeats)
 {
-	size_t n = clone_and_compare(NULL);
+	size_t n = rollback_and_compare(DRAWS, NULL);
 
 	fprintf(stderr, "without a raise: %zu of %d outputs repeat\n", n, DRAWS);
 	assert_eq(n, DRAWS);
@@ -114,7 +74,7 @@ TEST(test_rolled_back_state_after_a_trigger_never_repeats)
 {
 	uint64_t reseeds = rng_thread_reseeds();
 
-	assert_eq(clone_and_compare(raise_by_trigger), 0);
+	assert_eq(rollback_and_compare(DRAWS, raise_by_trigger), 0);
 	assert_eq(rng_thread_reseeds(), reseeds + 1);
 }
 
@@ -122,7 +82,7 @@ TEST(test_rolled_back_state_after_a_kernel_vmfork_record_never_repeats)
 {
 	uint64_t reseeds = rng_thread_reseeds();
 
-	assert_eq(clone_and_compare(raise_by_kmsg_record), 0);
+	assert_eq(rollback_and_compare(DRAWS, raise_by_kmsg_record), 0);
 	assert_eq(rng_thread_reseeds(), reseeds + 1);
 }
 
@@ -132,10 +92,10 @@ TEST(test_outputs_after_raises_are_all_new)
 	struct outputs all = { 0 };
 
 	for (int round = 0; round < 4; round++) {
-		draw(&all, 2048);
+		rollback_draw(&all, 2048);
 		raise_by_trigger();
 	}
-	draw(&all, 2048);
+	rollback_draw(&all, 2048);
 	assert_eq(outputs_repeats(&all), 0);
 	outputs_free(&all);
 }
@@ -147,7 +107,7 @@ TEST(test_quiesce_makes_the_kernel_serve_until_resume)
 	uint8_t b[2048];
 
 	/* The rolled-back state is not used once quiesced: the kernel answers. */
-	assert_eq(clone_and_compare(quiesce), 0);
+	assert_eq(rollback_and_compare(DRAWS, quiesce), 0);
 	assert_true(td_status(&t).quiesced);
 	before = rng_thread_engine_requests();
 	for (int i = 0; i < 10; i++)
@@ -166,7 +126,7 @@ TEST(test_stopped_daemon_makes_the_kernel_serve)
 	uint8_t b[2048];
 
 	assert_eq(td_stop_signal(&t, SIGTERM), 0);
-	assert_eq(clone_and_compare(NULL), 0);
+	assert_eq(rollback_and_compare(DRAWS, NULL), 0);
 	snapsafe_random_buf(b, sizeof(b));
 	assert_eq(rng_thread_engine_requests(), before);
 	td_start_argv(&t, NULL);

@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "outputs.h"
+#include "rollback.h"
 #include "page.h"
 #include "policy.h"
 #include "rng.h"
@@ -60,46 +60,6 @@ static void publish(uint32_t gen, unsigned int notifier, uint32_t flags)
 	syscall(SYS_futex, &page->generation, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-static void draw(struct outputs *o)
-{
-	uint8_t b[OUTPUT_SIZE];
-
-	for (int i = 0; i < DRAWS; i++) {
-		snapsafe_random_buf(b, sizeof(b));
-		outputs_add(o, b);
-	}
-}
-
-static size_t common(struct outputs *a, struct outputs *b)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < a->n; i++)
-		for (size_t j = 0; j < b->n; j++)
-			n += memcmp(a->v[i], b->v[j], OUTPUT_SIZE) == 0;
-	return n;
-}
-
-/* Draw, roll the state back as a restored snapshot would, maybe raise, draw again. */
-static size_t clone_and_compare(void (*raise)(void))
-{
-	struct rng_state saved;
-	struct outputs before = { 0 }, after = { 0 };
-	size_t n;
-
-	snapsafe_random_u32();	/* seeded and current */
-	memcpy(&saved, rng_current_state(), sizeof(saved));
-	draw(&before);
-	memcpy(rng_current_state(), &saved, sizeof(saved));
-	if (raise)
-		raise();
-	draw(&after);
-	n = common(&before, &after);
-	outputs_free(&before);
-	outputs_free(&after);
-	return n;
-}
-
 static void raise_generation(void)
 {
 	publish(page->generation + 1, SNAPSAFE_NOTIFIER_VMFORK_KMSG, SNAPSAFE_PAGE_RUNNING);
@@ -122,7 +82,7 @@ TEST(test_auto_serves_while_a_vm_notifier_is_live)
 
 TEST(test_restored_state_without_a_raise_repeats)
 {
-	size_t n = clone_and_compare(NULL);
+	size_t n = rollback_and_compare(DRAWS, NULL);
 
 	fprintf(stderr, "without a raise: %zu of %d outputs repeat\n", n, DRAWS);
 	assert_eq(n, DRAWS);
@@ -132,7 +92,7 @@ TEST(test_restored_state_after_a_raise_never_repeats)
 {
 	uint64_t reseeds = rng_thread_reseeds();
 
-	assert_eq(clone_and_compare(raise_generation), 0);
+	assert_eq(rollback_and_compare(DRAWS, raise_generation), 0);
 	assert_eq(rng_thread_reseeds(), reseeds + 1);
 }
 
@@ -194,8 +154,8 @@ TEST(test_vmclock_alone_enables_the_engine_and_its_change_reseeds)
 	snapsafe_random_buf(b, sizeof(b));
 	assert_eq(rng_thread_engine_requests(), before + 1);
 	assert_eq(snapsafe_generation(), 0);	/* no daemon page in this scenario */
-	assert_eq(clone_and_compare(NULL), DRAWS);
-	assert_eq(clone_and_compare(raise_vmclock), 0);
+	assert_eq(rollback_and_compare(DRAWS, NULL), DRAWS);
+	assert_eq(rollback_and_compare(DRAWS, raise_vmclock), 0);
 }
 
 TEST(test_generation_wait_wakes_on_raise)
