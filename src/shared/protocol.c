@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "page.h"
+#include "parse-number.h"
 #include "protocol.h"
 
 static const struct {
@@ -31,25 +32,10 @@ static const struct {
 	{ "RESUME",	PROTOCOL_REQUEST_RESUME,	false,	false },
 };
 
-/* Digits only, no sign, no spaces; 20 digits is already above any u64. */
+/* Digits only: no sign, no spaces, no overflow (parse-number.h). */
 static int parse_u64(const char *s, size_t len, uint64_t *ret)
 {
-	uint64_t v = 0;
-
-	if (len == 0 || len > 20)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned d;
-
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		d = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - d) / 10)
-			return -EINVAL;
-		v = v * 10 + d;
-	}
-	*ret = v;
-	return 0;
+	return parse_uint(s, len, 10, UINT64_MAX, ret);
 }
 
 int protocol_request_parse(const char *line, size_t len, struct protocol_request *ret)
