@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * snapsafe-bench: snapsafe against every other way a Linux program gets random
- * bytes, in one run, with the issue's targets checked on the spot.
+ * bytes, in one run, with the RNG's speed targets checked on the spot.
  *
  * The parent only orchestrates: it re-executes itself once per implementation
  * (the library reads SNAPSAFE_ENGINE once per process, and a child per
@@ -554,7 +554,7 @@ static void print_text(const struct environment *e)
 		    TABLE_SPEEDUP, 1);
 	print_table("snapsafe-always speedup over each, 2 threads", TABLE_SPEEDUP, 2);
 
-	printf("\ntargets (issue 2, measured in this run)\n");
+	printf("\nthe RNG's speed targets (measured in this run)\n");
 	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
 		const struct target *t = &targets[i];
 
@@ -591,7 +591,8 @@ static void print_text(const struct environment *e)
 					       r->c[th][row].why);
 	}
 
-	printf("\ngeneration check on the hot path (issue 3): snapsafe_random_u32, 1 thread\n");
+	printf("\nthe daemon's generation-check cost on the hot path: snapsafe_random_u32, "
+	       "1 thread\n");
 	if (!gencheck.ran) {
 		printf("  skipped: %s\n", gencheck.skip);
 	} else {
@@ -612,8 +613,8 @@ static void print_text(const struct environment *e)
 		       gencheck.ns[1][0] - gencheck.ns[0][0], gencheck.ns[1][1] - gencheck.ns[0][1]);
 	}
 
-	printf("\nwatchers (issue 3): snapsafe_trigger() until the last watcher has read the "
-	       "new generation\n");
+	printf("\nwatchers (the daemon's notification time): snapsafe_trigger() until the last "
+	       "watcher has read the new generation\n");
 	if (!watch.ran) {
 		printf("  skipped: %s\n", watch.skip);
 	} else {
@@ -807,7 +808,7 @@ static void print_json(const struct environment *e)
 	printf("}\n}\n");
 }
 
-/* ---- The daemon-backed parts (issue 3) ----------------------------------- */
+/* ---- The daemon-backed parts: generation check, watchers --------------- */
 
 static void run_gencheck(const struct bench_daemon *d)
 {

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""kmod-test: the sysgenid kernel module in real VM clones (issue 5; kmod/README.md).
+"""kmod-test: the sysgenid kernel module in real VM clones (kmod/README.md).
 
 Builds kmod/sysgenid.ko for the guest kernel from Debian's header packages (kheaders.sh,
 build-module.sh: apt-get download into a cache, nothing installed; W=1, no warnings), and
@@ -10,7 +10,7 @@ the other:
 
   unload   rmmod is refused while a mapping or a blocked reader holds the device (the module
            reference count), and works once they are gone; the device then disappears
-  abi      sysgenid-test abi: every ABI rule of issue 5, each error code, mmap refusing
+  abi      sysgenid-test abi: every ABI rule of kmod/README.md, each error code, mmap refusing
            PROT_WRITE, the force ioctls as an unprivileged user (the program drops to nobody)
   clones   snapshot with two sysgenid-test watchers, a monitor (blocking read) and snapsafe
            (snapsafed with its sysgenid notifier, guest-client on libsnapsafe) running:

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""vm-clone-test: snapsafe inside real VM clones (issue 4; docs/vm-clones.md).
+"""vm-clone-test: snapsafe inside real VM clones (docs/vm-clones.md).
 
 Boots a Debian guest kernel under QEMU with snapsafed (vmfork-kmsg notifier) and guest-client
 (libsnapsafe, default policy), snapshots it while the client draws, and restores clones:

@@ -6,8 +6,9 @@ guest and how to read it: the static guest programs, the initramfs with them, sn
 guest-client started in a booted guest, the client's console lines (DRAW, RISE, SEEN, ACKED),
 clones restored together, the window after a resume, and the run itself (a Session: the
 guests to dump on failure and stop at the end, the results printed as JSON). Used by
-test/vm/vm-clone-test.py (issue 4) and test/kmod/kmod-test.py (issue 5); docs/vm-clones.md
-describes the scenarios.
+test/vm/vm-clone-test.py (the daemon's vmfork-kmsg notifier and the quiesce/resume protocol)
+and test/kmod/kmod-test.py (the sysgenid kernel module); docs/vm-clones.md describes the
+scenarios.
 """
 
 import argparse

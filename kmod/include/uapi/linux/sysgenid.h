@@ -4,7 +4,7 @@
  * out-of-tree kernel module (kmod/sysgenid.c). It carries both ioctl numbering schemes the
  * SysGenID proposal went through, so a program written for either works unchanged:
  *
- * - 0x2d, the v4 revision (the one DESIGN.md follows): every open file is a watcher.
+ * - 0x2d, the v4 revision (the one snapsafe follows): every open file is a watcher.
  *   GET_OUTDATED_WATCHERS returns the count as the ioctl's result; WAIT_WATCHERS takes a timeout
  *   in ms (0 = forever); FORCE_GEN_UPDATE takes min_gen.
  * - 0xE4, the later revision that Amazon Linux kernels ship: watcher tracking per file
