@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Fuzzer for the /dev/kmsg record parser of the vmfork-kmsg notifier
- * (kmsg_record_parse() and kmsg_record_is_vmfork() in src/daemon/notifier-kmsg.c). The
+ * (kmsg_record_parse() and kmsg_record_is_vmfork() in src/daemon/kmsg-record.c). The
  * input is a piece of /dev/kmsg as a FIFO given to --kmsg-path delivers it: records, one per
  * line, "pri,seq,ts,flags[,...];text", and dictionary continuation lines (" KEY=value").
  *
@@ -15,7 +15,7 @@
 #include <errno.h>
 #include <stdbool.h>
 
-#include "daemon.h"
+#include "kmsg-record.h"
 #include "fuzz.h"
 
 /*

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Fuzzer for the uevent checks of the uevent notifier (uevent_is_new_vmgenid() and
- * uevent_accept() in src/daemon/notifier-uevent.c). The input is one netlink datagram
+ * uevent_accept() in src/daemon/uevent-message.c). The input is one netlink datagram
  * payload as the socket delivers it: the kernel's "change@/devpath\0KEY=value\0...", or
  * udev's rebroadcast, which starts with "libudev\0" and a binary header.
  *
@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
-#include "daemon.h"
+#include "uevent-message.h"
 #include "fuzz.h"
 
 /* Is there a NUL-separated entry after the first one equal to @kv? */

@@ -1,15 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * snapsafed: the system generation service (docs/daemon.md). Parses the options,
- * restores the persisted state, opens the page, the compat file, the notifiers and
- * the control socket, in that order so that everything a client can see exists
- * before the socket accepts and before readiness is reported, then runs the epoll
- * loop until SIGTERM/SIGINT, and on a clean exit tells the page readers that no
- * daemon is running any more.
+ * snapsafed: the system generation service (docs/daemon.md). The start-up order is the
+ * point of this file:
+ *
+ *  1. the runtime directory and the page (locked: one daemon per directory), the state
+ *     file and the compat file, whose values are floors for the generation;
+ *  2. take-over: the page says "no daemon runs", with a new epoch, so that libraries stop
+ *     trusting what a dead predecessor left there, and the state file must take a write;
+ *  3. the notifiers (an explicitly named source that fails stops here, exit 2), then the
+ *     control socket;
+ *  4. only then RUNNING and the live set, with the raise for events missed while down.
+ *
+ * Every exit after take-over goes through core_stop(), which clears RUNNING with a new
+ * epoch: a failed start, SIGTERM/SIGINT/SIGQUIT, a failed event loop. A fatal signal
+ * clears it from its handler. SIGHUP is logged and otherwise ignored (nothing to reload).
+ * Exit status: 0 clean, 1 failure, 2 bad command line or notifier configuration.
  */
 #include <errno.h>
-#include <getopt.h>
-#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,159 +24,99 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #if HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
 #endif
 
-#include "daemon.h"
+#include "compat-file.h"
+#include "core.h"
+#include "event-loop.h"
+#include "files.h"
 #include "log.h"
-#include "protocol.h"
+#include "notifier.h"
+#include "options.h"
+#include "page-file.h"
 #include "runtime-dir.h"
-
-#ifndef SNAPSAFE_VERSION
-#define SNAPSAFE_VERSION "unknown"
-#endif
-
-static void help(void)
-{
-	printf("Usage: snapsafed [OPTIONS]\n"
-	       "The system generation service: raises a generation on VM snapshot, clone and\n"
-	       "restore events and publishes it in a shared page and over a control socket.\n\n"
-	       "  --runtime-dir DIR       runtime directory (default $SNAPSAFE_RUNTIME_DIR or %s)\n"
-	       "  --sysgenid-compat PATH  also publish the generation as a /dev/sysgenid-like file\n"
-	       "  --timer SECONDS         a new epoch every SECONDS (0: off, the default)\n"
-	       "  --control-group GROUP   members of GROUP may trigger, quiesce and resume\n"
-	       "  --kmsg-path PATH        read kernel records from PATH (default /dev/kmsg)\n"
-	       "  --uevent, --no-uevent   listen for NEW_VMGENID uevents, or not (default: on\n"
-	       "                          Linux 6.8 with a vmgenid device, the only kernel that\n"
-	       "                          sends them)\n"
-	       "  --vmclock-path PATH     VMClock device (default /dev/vmclock0)\n"
-	       "  --sysgenid-path PATH    kernel SysGenID device to mirror (default /dev/sysgenid)\n"
-	       "  -v, --verbose           debug messages\n"
-	       "  -h, --help              this help\n"
-	       "      --version           the version\n",
-	       SNAPSAFE_RUNTIME_DIR_DEFAULT);
-}
+#include "server.h"
+#include "state-file.h"
 
 enum {
-	OPT_RUNTIME_DIR = 256, OPT_COMPAT, OPT_TIMER, OPT_GROUP, OPT_KMSG, OPT_UEVENT,
-	OPT_NO_UEVENT, OPT_VMCLOCK, OPT_SYSGENID, OPT_VERSION,
+	EXIT_USAGE = 2,
 };
 
-static int parse_uint(const char *s, unsigned max, unsigned *ret)
-{
-	char *end;
-	unsigned long v;
+struct daemon {
+	struct options opt;
+	char page_path[4096];
+	char state_path[4096];
+	char socket_path[108];
+	struct event_loop *loop;
+	struct source sig;
+	bool quit;
+	struct core *core;
+	struct page_file *page;
+	struct state_file *state;
+	struct compat_file *compat;
+	struct notifiers *notifiers;
+	struct server *server;
+};
 
-	if (*s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v > max)
-		return -EINVAL;
-	*ret = (unsigned)v;
-	return 0;
+/* Signals that end the daemon cleanly, through the event loop. */
+static const int clean_signals[] = { SIGTERM, SIGINT, SIGQUIT, SIGHUP };
+
+/*
+ * Signals whose default action would kill us with RUNNING still in the page: the handler
+ * clears it (async-signal-safe stores into the mapping), then the signal does what it
+ * would have done.
+ */
+static const int fatal_signals[] = {
+	SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS, SIGTRAP, SIGXCPU, SIGXFSZ, SIGUSR1,
+	SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGIO, SIGPWR, SIGSTKFLT,
+};
+
+static void fatal_signal_handler(int sig)
+{
+	page_file_abandon();
+	signal(sig, SIG_DFL);
+	raise(sig);
 }
 
-/* Return: 1 to run, 0 to exit successfully, -EINVAL on a usage error. */
-static int parse_options(int argc, char **argv, struct options *o)
+static void signal_dispatch(struct source *s, uint32_t events)
 {
-	static const struct option longopts[] = {
-		{ "runtime-dir",	required_argument,	NULL, OPT_RUNTIME_DIR },
-		{ "sysgenid-compat",	required_argument,	NULL, OPT_COMPAT },
-		{ "timer",		required_argument,	NULL, OPT_TIMER },
-		{ "control-group",	required_argument,	NULL, OPT_GROUP },
-		{ "kmsg-path",		required_argument,	NULL, OPT_KMSG },
-		{ "uevent",		no_argument,		NULL, OPT_UEVENT },
-		{ "no-uevent",		no_argument,		NULL, OPT_NO_UEVENT },
-		{ "vmclock-path",	required_argument,	NULL, OPT_VMCLOCK },
-		{ "sysgenid-path",	required_argument,	NULL, OPT_SYSGENID },
-		{ "verbose",		no_argument,		NULL, 'v' },
-		{ "help",		no_argument,		NULL, 'h' },
-		{ "version",		no_argument,		NULL, OPT_VERSION },
-		{}
-	};
-	int c;
-
-	o->uevent = UEVENT_AUTO;
-	while ((c = getopt_long(argc, argv, "hv", longopts, NULL)) >= 0) {
-		switch (c) {
-		case OPT_RUNTIME_DIR:
-			o->runtime_dir = optarg;
-			break;
-		case OPT_COMPAT:
-			o->compat_path = optarg;
-			break;
-		case OPT_TIMER:
-			if (parse_uint(optarg, 1u << 30, &o->timer_sec) < 0) {
-				log_error("Invalid --timer value: %s", optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_GROUP: {
-			struct group *g = getgrnam(optarg);
-			unsigned gid;
-
-			if (g) {
-				o->group = g->gr_gid;
-			} else if (parse_uint(optarg, UINT32_MAX - 1, &gid) == 0) {
-				o->group = (gid_t)gid;
-			} else {
-				log_error("Unknown group: %s", optarg);
-				return -EINVAL;
-			}
-			o->have_group = true;
-			break;
-		}
-		case OPT_KMSG:
-			o->kmsg_path = optarg;
-			break;
-		case OPT_UEVENT:
-			o->uevent = UEVENT_ON;
-			break;
-		case OPT_NO_UEVENT:
-			o->uevent = UEVENT_OFF;
-			break;
-		case OPT_VMCLOCK:
-			o->vmclock_path = optarg;
-			break;
-		case OPT_SYSGENID:
-			o->sysgenid_path = optarg;
-			break;
-		case 'v':
-			log_set_max_level(LOG_DEBUG);
-			break;
-		case 'h':
-			help();
-			return 0;
-		case OPT_VERSION:
-			printf("snapsafed %s (protocol %d, page version %d)\n", SNAPSAFE_VERSION,
-			       PROTOCOL_VERSION, SNAPSAFE_PAGE_VERSION);
-			return 0;
-		default:
-			return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		log_error("Unexpected argument: %s", argv[optind]);
-		return -EINVAL;
-	}
-	return 1;
-}
-
-static void signal_dispatch(struct daemon *d, struct source *s, uint32_t events)
-{
+	struct daemon *d = s->userdata;
 	struct signalfd_siginfo si;
 
-	if (read(s->fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
-		log_info("Signal %u: exiting", si.ssi_signo);
+	while (read(s->fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			log_info("SIGHUP: nothing to reload; options take effect on a restart");
+			continue;
+		}
+		log_info("Signal %s: exiting", strsignal((int)si.ssi_signo));
 		d->quit = true;
 	}
+}
+
+static int setup_signals(struct daemon *d)
+{
+	struct sigaction sa = { .sa_handler = fatal_signal_handler, .sa_flags = SA_RESETHAND };
+	sigset_t mask;
+	int r;
+
+	signal(SIGPIPE, SIG_IGN);
+	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
+		sigaction(fatal_signals[i], &sa, NULL);
+	sigemptyset(&mask);
+	for (size_t i = 0; i < sizeof(clean_signals) / sizeof(clean_signals[0]); i++)
+		sigaddset(&mask, clean_signals[i]);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return log_error_errno(errno, "sigprocmask");
+	d->sig = (struct source) { .dispatch = signal_dispatch, .userdata = d };
+	d->sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->sig.fd < 0)
+		return log_error_errno(errno, "signalfd");
+	r = event_loop_add(d->loop, &d->sig, EPOLLIN);
+	return r < 0 ? log_error_errno(r, "epoll") : 0;
 }
 
 /* Up to 4096 clients plus our own descriptors. */
@@ -179,153 +126,152 @@ static void raise_fd_limit(void)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
 }
 
-static void restore_state(struct daemon *d)
+static int paths(struct daemon *d, const char *dir)
 {
+	if (runtime_path(d->page_path, sizeof(d->page_path), dir, SNAPSAFE_PAGE_FILE) < 0 ||
+	    runtime_path(d->state_path, sizeof(d->state_path), dir, SNAPSAFE_STATE_FILE) < 0 ||
+	    runtime_path(d->socket_path, sizeof(d->socket_path), dir, SNAPSAFE_SOCKET_FILE) < 0)
+		return log_error_errno(ENAMETOOLONG, "Runtime directory path too long: %s "
+				       "(the socket path must fit in %zu bytes)", dir,
+				       sizeof(d->socket_path) - 1);
+	return 0;
+}
+
+/* Step 1: the files and what they remember. */
+static int open_files(struct daemon *d)
+{
+	struct core_values saved;
 	char boot_id[40] = "";
 	int r;
 
-	r = state_load(d->state_path, &d->state);
-	if (r < 0 && r != -ENOENT)
-		log_warning_errno(r, "Cannot read %s; continuing from the page", d->state_path);
+	r = page_file_open(d->page_path, &d->page);
+	if (r < 0)
+		return r;
+	r = state_file_new(d->state_path, &d->state);
+	if (r < 0)
+		return log_error_errno(r, "%s", d->state_path);
+	r = state_file_load(d->state, &saved);
+	if (r < 0)
+		return r;
 	if (state_read_boot_id(boot_id, sizeof(boot_id)) == 0) {
 		/* kmsg sequence numbers restart at each boot: an old position means nothing. */
-		if (d->state.boot_id[0] && strcmp(d->state.boot_id, boot_id) != 0)
-			d->state.have_kmsg_next = false;
-		memcpy(d->state.boot_id, boot_id, sizeof(boot_id));
+		if (saved.boot_id[0] && strcmp(saved.boot_id, boot_id) != 0)
+			saved.position[SNAPSAFE_NOTIFIER_VMFORK_KMSG].have = false;
+		memcpy(saved.boot_id, boot_id, sizeof(saved.boot_id));
 	}
-	d->generation = d->state.generation;
-	d->epoch_counter = d->state.epoch_counter;
-	/* The page also remembers: never go below what any reader may have seen. */
-	if (__atomic_load_n(&d->page->magic, __ATOMIC_RELAXED) == SNAPSAFE_PAGE_MAGIC) {
-		uint64_t ge = snapsafe_page_gen_epoch(d->page);
-		uint32_t g = (uint32_t)ge, e = SNAPSAFE_EPOCH_COUNTER((uint32_t)(ge >> 32));
-
-		if (g > d->generation)
-			d->generation = g;
-		if (e > d->epoch_counter)
-			d->epoch_counter = e;
-		d->quiesced = __atomic_load_n(&d->page->flags, __ATOMIC_RELAXED) &
-			      SNAPSAFE_PAGE_QUIESCED;
-		d->last_raise_ns = __atomic_load_n(&d->page->last_raise_ns, __ATOMIC_RELAXED);
+	core_restore(d->core, &saved);
+	page_file_restore(d->page, d->core);
+	if (d->opt.compat_path) {
+		r = compat_file_open(d->opt.compat_path, core_values(d->core)->generation,
+				     &d->compat);
+		if (r < 0)
+			return r;
+		if (d->compat)
+			compat_file_restore(d->compat, d->core);
 	}
+	/* The order of publication: persist first, then what clients read. */
+	core_add_sink(d->core, &state_file_sink, d->state);
+	core_add_sink(d->core, &page_file_sink, d->page);
+	if (d->compat)
+		core_add_sink(d->core, &compat_file_sink, d->compat);
+	return 0;
 }
 
-static void start_notifiers(struct daemon *d)
+static int run(struct daemon *d)
 {
-	daemon_set_live(d, SNAPSAFE_NOTIFIER_CONTROL, true);
-	daemon_set_live(d, SNAPSAFE_NOTIFIER_VMFORK_KMSG, notifier_kmsg_start(d) > 0);
-	daemon_set_live(d, SNAPSAFE_NOTIFIER_UEVENT, notifier_uevent_start(d) > 0);
-	daemon_set_live(d, SNAPSAFE_NOTIFIER_VMCLOCK, notifier_vmclock_start(d) > 0);
-	daemon_set_live(d, SNAPSAFE_NOTIFIER_SYSGENID, notifier_sysgenid_start(d) > 0);
-	daemon_set_live(d, SNAPSAFE_NOTIFIER_TIMER, notifier_timer_start(d) > 0);
-	if (!(d->live & SNAPSAFE_NOTIFIERS_COVER_VM))
-		log_warning("No notifier covers VM snapshots on this system: libraries will serve "
-			    "random bytes from the kernel");
+	while (!d->quit) {
+		uint64_t now = event_loop_now(d->loop);
+		int ts = server_timeout_ms(d->server, now), tc = core_timeout_ms(d->core), r;
+
+		r = event_loop_run_once(d->loop, tc >= 0 && (ts < 0 || tc < ts) ? tc : ts);
+		if (r < 0 && r != -EINTR)
+			return log_error_errno(r, "epoll_wait");
+		core_flush(d->core);
+		server_tick(d->server, event_loop_now(d->loop));
+	}
+	return 0;
 }
 
-static void stop_notifiers(void)
+static int start(struct daemon *d, const char *dir)
 {
-	notifier_kmsg_stop();
-	notifier_uevent_stop();
-	notifier_vmclock_stop();
-	notifier_sysgenid_stop();
-	notifier_timer_stop();
+	int r;
+
+	r = runtime_dir_prepare(dir);
+	if (r < 0)
+		return EXIT_FAILURE;
+	r = open_files(d);
+	if (r < 0)
+		return EXIT_FAILURE;
+	r = core_take_over(d->core);
+	if (r < 0) {
+		log_error_errno(r, "Cannot persist the state in %s", d->state_path);
+		return EXIT_FAILURE;
+	}
+	if (core_values(d->core)->quiesced)
+		log_warning("Starting quiesced (a snapshot was in progress): libraries serve from "
+			    "the kernel until snapsafectl resume");
+	r = notifiers_open(d->core, d->loop, &d->opt, &d->notifiers);
+	if (r < 0)
+		return r == -ENOMEM ? EXIT_FAILURE : EXIT_USAGE;
+	r = server_start(d->loop, d->core, &d->opt, d->socket_path, &d->server);
+	if (r < 0)
+		return EXIT_FAILURE;
+	core_add_sink(d->core, &server_sink, d->server);
+	r = core_start(d->core);
+	if (r < 0) {
+		log_error_errno(r, "Cannot persist the state in %s", d->state_path);
+		return EXIT_FAILURE;
+	}
+	return EXIT_SUCCESS;
 }
 
 int main(int argc, char **argv)
 {
-	static struct daemon d = { .epoll_fd = -1, .page_fd = -1 };
-	struct source sig = { .fd = -1, .dispatch = signal_dispatch };
+	static struct daemon d;
 	const char *dir;
-	sigset_t mask;
-	int r, status = EXIT_SUCCESS;
+	int r, status;
 
+	d.sig.fd = -1;
 	log_set_prefix(1, "snapsafed");
-	r = parse_options(argc, argv, &d.opt);
+	r = options_parse(argc, argv, &d.opt);
 	if (r <= 0)
-		return r < 0 ? 2 : 0;
-
-	signal(SIGPIPE, SIG_IGN);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+		return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
 	raise_fd_limit();
-
 	dir = runtime_dir(d.opt.runtime_dir);
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		log_error_errno(errno, "Cannot create %s", dir);
-		return 1;
-	}
-	if (runtime_path(d.page_path, sizeof(d.page_path), dir, SNAPSAFE_PAGE_FILE) < 0 ||
-	    runtime_path(d.state_path, sizeof(d.state_path), dir, SNAPSAFE_STATE_FILE) < 0 ||
-	    runtime_path(d.socket_path, sizeof(d.socket_path), dir, SNAPSAFE_SOCKET_FILE) < 0) {
-		log_error("Runtime directory path too long: %s", dir);
-		return 1;
-	}
+	if (paths(&d, dir) < 0)
+		return EXIT_FAILURE;
+	if (event_loop_new(&d.loop) < 0 || core_new(&d.core) < 0 || setup_signals(&d) < 0)
+		return EXIT_FAILURE;
 
-	d.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
-	sig.fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (d.epoll_fd < 0 || sig.fd < 0 || daemon_add_source(&d, &sig, EPOLLIN) < 0) {
-		log_error_errno(errno, "epoll/signalfd");
-		return 1;
-	}
-	if (page_open(d.page_path, &d.page_fd, &d.page) < 0)
-		return 1;
-	restore_state(&d);
-	if (d.opt.compat_path && compat_open(d.opt.compat_path, &d.compat) < 0)
-		return 1;
-
-	start_notifiers(&d);
-	/* The first publication: RUNNING, our pid, the live notifiers, a new epoch. */
-	if (d.startup_raise)
-		daemon_raise(&d, SNAPSAFE_NOTIFIER_STARTUP, d.startup_min_gen);
-	else
-		daemon_new_epoch(&d, SNAPSAFE_NOTIFIER_NONE);
-	if (daemon_save_state(&d) < 0)
-		return 1;
-	if (server_start(&d) < 0)
-		return 1;
-	log_info("Ready: generation %u, runtime directory %s", d.generation, dir);
+	status = start(&d, dir);
+	if (status == EXIT_SUCCESS) {
+		log_info("Ready: generation %u, runtime directory %s",
+			 core_values(d.core)->generation, dir);
 #if HAVE_LIBSYSTEMD
-	sd_notifyf(0, "READY=1\nSTATUS=Generation %u", d.generation);
+		sd_notifyf(0, "READY=1\nSTATUS=Generation %u", core_values(d.core)->generation);
 #endif
-
-	while (!d.quit) {
-		struct epoll_event ev[64];
-		int n = epoll_wait(d.epoll_fd, ev, 64, server_timeout_ms(&d));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			log_error_errno(errno, "epoll_wait");
-			/* A failure, so that systemd's Restart= brings the notifiers back. */
+		/* A failure, so that systemd's Restart= brings the notifiers back. */
+		if (run(&d) < 0)
 			status = EXIT_FAILURE;
-			break;
-		}
-		for (int i = 0; i < n; i++) {
-			struct source *s = ev[i].data.ptr;
-
-			s->dispatch(&d, s, ev[i].events);
-		}
-		server_tick(&d);
-	}
-
 #if HAVE_LIBSYSTEMD
-	sd_notify(0, "STOPPING=1");
+		sd_notify(0, "STOPPING=1");
 #endif
-	d.quit = true;
-	server_stop(&d);
-	stop_notifiers();
-	/* Readers see RUNNING and the live bits cleared with a new epoch: serve from the kernel. */
-	daemon_new_epoch(&d, SNAPSAFE_NOTIFIER_NONE);
-	d.compat = compat_close(d.compat);
-	page_close(d.page_fd, d.page);
-	close(sig.fd);
-	close(d.epoll_fd);
+	}
+	/* Readers see RUNNING and the live bits cleared with a new epoch: the kernel serves. */
+	if (d.core)
+		core_stop(d.core);
+	d.server = server_stop(d.server);
+	d.notifiers = notifiers_close(d.notifiers);
+	d.compat = compat_file_close(d.compat);
+	d.page = page_file_close(d.page);
+	d.state = state_file_free(d.state);
+	d.core = core_free(d.core);
+	if (d.sig.fd >= 0)
+		close(d.sig.fd);
+	d.loop = event_loop_free(d.loop);
 	return status;
 }

@@ -1,47 +1,40 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The vmfork-kmsg notifier: reads /dev/kmsg (or --kmsg-path, a regular file or FIFO
- * in the same format, for tests) and raises the generation on the kernel's
- * "random: crng reseeded due to virtual machine fork" record, which vmgenid causes
- * through add_vmfork_randomness() (Linux 5.18+).
+ * The vmfork-kmsg notifier: reads /dev/kmsg (or --kmsg-path, a regular file or FIFO in
+ * the same format, for tests) and reports the kernel's "random: crng reseeded due to
+ * virtual machine fork" record (kmsg-record.c), which vmgenid causes through
+ * add_vmfork_randomness() (Linux 5.18+), to the core as a VM fork; the core decides
+ * whether that raises (a live device notifier may count the same fork).
  *
- * Only facility 0 and exactly the text random.c logs count: the kernel forces a
- * non-zero facility on everything a process writes to /dev/kmsg, and a kernel record
- * that merely quotes the text (audit records quote file names) is another record, so
- * no process can fake it.
- *
- * Records carry a sequence number; the next one to handle is persisted, so a restart
- * raises once for a VM fork it missed, while the first start takes what the log holds
- * as its baseline (the kernel log of a restored VM already holds the record of its
- * own restore). An empty log is a baseline too: every record after it is new, even
- * one logged while the daemon is down.
+ * Records carry a sequence number; the next one to handle is this notifier's persisted
+ * position, so a restart raises once for a VM fork it missed, while the first start takes
+ * what the log holds as its baseline (the kernel log of a restored VM already holds the
+ * record of its own restore). An empty log is a baseline too: every record after it is
+ * new, even one logged while the daemon is down. Sequence numbers restart with each boot:
+ * main.c drops a position saved under another boot id.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "kmsg-record.h"
 #include "log.h"
-
-/* random.c: pr_notice("crng reseeded due to virtual machine fork\n") under pr_fmt "random: ". */
-#define VMFORK_TEXT "random: crng reseeded due to virtual machine fork"
+#include "notifier.h"
 
 enum {
 	KMSG_BUF	= 16384,	/* /dev/kmsg wants room for one whole record */
 	KMSG_LINE_MAX	= 8192,
 	FILE_POLL_MS	= 100,		/* a regular file cannot be polled: re-read */
+	ID		= SNAPSAFE_NOTIFIER_VMFORK_KMSG,
 };
 
 struct kmsg {
 	struct source src;
 	struct source tick;		/* regular files: a timerfd to re-read */
-	struct daemon *d;
-	bool is_regular;
 	char line[KMSG_LINE_MAX];
 	size_t line_len;
 	bool line_overflow;		/* dropping the rest of an over-long line */
@@ -49,76 +42,7 @@ struct kmsg {
 	bool scanning;
 	uint64_t scan_next;		/* one past the newest record seen */
 	bool scan_found;
-	bool seq_dirty;
 };
-
-static struct kmsg *kmsg_state;
-
-static int parse_u64(const char *s, size_t len, uint64_t *ret)
-{
-	uint64_t v = 0;
-
-	if (len == 0 || len > 20)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned dgt;
-
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		dgt = (unsigned)(s[i] - '0');
-		if (v > (UINT64_MAX - dgt) / 10)
-			return -EINVAL;
-		v = v * 10 + dgt;
-	}
-	*ret = v;
-	return 0;
-}
-
-int kmsg_record_parse(const char *line, size_t len, struct kmsg_record *ret)
-{
-	const char *semi, *p, *end;
-	uint64_t f[3];
-
-	semi = memchr(line, ';', len);
-	if (!semi)
-		return -EBADMSG;
-	/* The prefix: "pri,seq,ts,flags" and possibly more comma-separated fields. */
-	p = line;
-	for (unsigned i = 0; i < 3; i++) {
-		end = p;
-		while (end < semi && *end != ',')
-			end++;
-		if (parse_u64(p, (size_t)(end - p), &f[i]) < 0)
-			return -EBADMSG;
-		if (end == semi)
-			return -EBADMSG;	/* the flags field is required */
-		p = end + 1;
-	}
-	if (f[0] > 0xffffffffull)
-		return -EBADMSG;
-	*ret = (struct kmsg_record) {
-		.priority = (unsigned)f[0],
-		.seq = f[1],
-		.ts_usec = f[2],
-		.text = semi + 1,
-		.text_len = len - (size_t)(semi + 1 - line),
-	};
-	return 0;
-}
-
-bool kmsg_record_is_vmfork(const struct kmsg_record *r)
-{
-	/* Facility 0 is the kernel: a process writing to /dev/kmsg never gets it. */
-	if ((r->priority >> 3) != 0)
-		return false;
-	/*
-	 * The whole text, not a part of it: kernel records also quote what processes chose
-	 * (an audit or AppArmor record with a file name, a file system message with a label),
-	 * and such a record would carry facility 0 around a forged VM-fork text.
-	 */
-	return r->text_len == sizeof(VMFORK_TEXT) - 1 &&
-	       memcmp(r->text, VMFORK_TEXT, sizeof(VMFORK_TEXT) - 1) == 0;
-}
 
 bool vmgenid_device_present(void)
 {
@@ -150,9 +74,10 @@ static uint64_t seq_after(uint64_t seq)
 	return seq == UINT64_MAX ? seq : seq + 1;
 }
 
-static void handle_line(struct kmsg *k, const char *line, size_t len)
+static void handle_line(struct notifier *n, const char *line, size_t len)
 {
-	struct daemon *d = k->d;
+	const struct core_position *next = core_position(n->core, ID);
+	struct kmsg *k = n->priv;
 	struct kmsg_record r;
 
 	/* Continuation lines (" KEY=value" dictionary entries) start with a space. */
@@ -163,58 +88,58 @@ static void handle_line(struct kmsg *k, const char *line, size_t len)
 	if (k->scanning) {
 		if (seq_after(r.seq) > k->scan_next)
 			k->scan_next = seq_after(r.seq);
-		if (d->state.have_kmsg_next && r.seq >= d->state.kmsg_next &&
-		    kmsg_record_is_vmfork(&r))
+		if (next->have && r.seq >= next->value && kmsg_record_is_vmfork(&r))
 			k->scan_found = true;
 		return;
 	}
-	if (d->state.have_kmsg_next && r.seq < d->state.kmsg_next)
+	if (next->have && r.seq < next->value)
 		return;		/* seen before this restart */
-	d->state.have_kmsg_next = true;
-	d->state.kmsg_next = seq_after(r.seq);
-	k->seq_dirty = true;
+	/* Set before the report: a raise persists it in the same write. */
+	core_set_position(n->core, ID, seq_after(r.seq));
 	if (kmsg_record_is_vmfork(&r)) {
 		log_notice("Kernel reports a VM fork (kmsg seq %llu)", (unsigned long long)r.seq);
-		daemon_vm_fork_reported(d, SNAPSAFE_NOTIFIER_VMFORK_KMSG);
+		core_vm_fork(n->core, ID);
 	}
 }
 
 /* Split a chunk into lines, carrying an unfinished line over to the next read. */
-static void feed(struct kmsg *k, const char *buf, size_t len)
+static void feed(struct notifier *n, const char *buf, size_t len)
 {
+	struct kmsg *k = n->priv;
+
 	while (len > 0) {
 		const char *nl = memchr(buf, '\n', len);
-		size_t n = nl ? (size_t)(nl - buf) : len;
+		size_t l = nl ? (size_t)(nl - buf) : len;
 
 		if (!k->line_overflow) {
-			if (k->line_len + n > sizeof(k->line)) {
+			if (k->line_len + l > sizeof(k->line)) {
 				k->line_overflow = true;
 			} else {
-				memcpy(k->line + k->line_len, buf, n);
-				k->line_len += n;
+				memcpy(k->line + k->line_len, buf, l);
+				k->line_len += l;
 			}
 		}
-		if (!nl) {
+		if (!nl)
 			break;
-		}
 		if (!k->line_overflow)
-			handle_line(k, k->line, k->line_len);
+			handle_line(n, k->line, k->line_len);
 		k->line_len = 0;
 		k->line_overflow = false;
-		buf += n + 1;
-		len -= n + 1;
+		buf += l + 1;
+		len -= l + 1;
 	}
 }
 
 /* Read everything available now. Return: 0, or -errno on a fatal error. */
-static int drain(struct kmsg *k)
+static int drain(struct notifier *n)
 {
+	struct kmsg *k = n->priv;
 	char buf[KMSG_BUF];
 
 	for (;;) {
-		ssize_t n = read(k->src.fd, buf, sizeof(buf));
+		ssize_t r = read(k->src.fd, buf, sizeof(buf));
 
-		if (n < 0) {
+		if (r < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EPIPE) {
@@ -228,137 +153,125 @@ static int drain(struct kmsg *k)
 				if (k->scanning)
 					k->scan_found = true;
 				else
-					daemon_vm_fork_reported(k->d, SNAPSAFE_NOTIFIER_VMFORK_KMSG);
+					core_vm_fork(n->core, ID);
 				continue;
 			}
 			if (errno == EAGAIN)
-				break;
+				return 0;
 			return -errno;
 		}
-		if (n == 0)
-			break;	/* a regular file at its end */
-		feed(k, buf, (size_t)n);
+		if (r == 0)
+			return 0;	/* a regular file at its end */
+		feed(n, buf, (size_t)r);
 	}
-	if (k->seq_dirty) {
-		daemon_save_state(k->d);
-		k->seq_dirty = false;
-	}
-	return 0;
 }
 
-static void kmsg_dispatch(struct daemon *d, struct source *s, uint32_t events)
+static void kmsg_dispatch(struct notifier *n, struct source *s, uint32_t events)
 {
-	struct kmsg *k = s->userdata;
+	struct kmsg *k = n->priv;
 	int r;
 
 	if (s == &k->tick)
-		daemon_timer_expired(s);
-	r = drain(k);
+		timer_expired(s);
+	r = drain(n);
 	if (r < 0) {
 		log_error_errno(r, "Reading kmsg failed; the vmfork-kmsg notifier stops");
-		daemon_del_source(d, &k->src);
-		if (k->tick.fd >= 0)
-			daemon_del_source(d, &k->tick);
-		daemon_set_live(d, SNAPSAFE_NOTIFIER_VMFORK_KMSG, false);
-		daemon_publish(d);
+		source_close(n->loop, &k->src);
+		source_close(n->loop, &k->tick);
+		notifier_set_live(n, false);
 	}
 }
 
-int notifier_kmsg_start(struct daemon *d)
+static int open_log(const char *path)
 {
-	const char *path = d->opt.kmsg_path ? d->opt.kmsg_path : "/dev/kmsg";
-	struct kmsg *k;
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	/* O_RDWR on a FIFO: we hold a writer ourselves, so a test's writer leaving is no EOF. */
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
+		close(fd);
+		fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+static int kmsg_open(struct notifier *n)
+{
+	const char *path = n->opt->kmsg_path ? n->opt->kmsg_path : "/dev/kmsg";
+	bool explicit = n->opt->kmsg_path != NULL;
+	struct kmsg *k = n->priv;
 	struct stat st;
 	int fd, r;
 
-	/* O_RDWR on a FIFO: we hold a writer ourselves, so a test's writer leaving is no EOF. */
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
-		close(fd);
-		fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	}
+	k->src.fd = k->tick.fd = -1;
+	fd = open_log(path);
 	if (fd < 0) {
-		log_info("vmfork-kmsg: cannot open %s (%m): off", path);
+		if (explicit)
+			return log_error_errno(fd, "vmfork-kmsg: cannot open --kmsg-path %s", path);
+		log_info("vmfork-kmsg: cannot open %s (%s): off", path, strerror(-fd));
 		return 0;
 	}
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return 0;
-	}
+	notifier_source(n, &k->src, fd);
+	if (fstat(fd, &st) < 0)
+		return explicit ? log_error_errno(errno, "vmfork-kmsg: %s", path) : 0;
 	/* Without a vmgenid device the kernel never logs the record: claiming it would lie. */
-	if (!d->opt.kmsg_path && !vmgenid_device_present()) {
+	if (!explicit && !vmgenid_device_present()) {
 		log_info("vmfork-kmsg: no vmgenid device: off");
-		close(fd);
 		return 0;
 	}
-	k = calloc(1, sizeof(*k));
-	if (!k) {
-		close(fd);
-		return -ENOMEM;
-	}
-	k->d = d;
-	k->src = (struct source) { .fd = fd, .dispatch = kmsg_dispatch, .userdata = k };
-	k->tick.fd = -1;
-	k->is_regular = S_ISREG(st.st_mode);
 
 	/* Catch up: what the log holds now either predates us or was missed while down. */
 	k->scanning = true;
-	r = drain(k);
+	r = drain(n);
 	k->scanning = false;
 	k->line_len = 0;
 	k->line_overflow = false;
 	if (r < 0) {
-		log_warning_errno(r, "vmfork-kmsg: reading %s", path);
-		close(fd);
-		free(k);
+		if (explicit)
+			return log_error_errno(r, "vmfork-kmsg: reading %s", path);
+		log_warning_errno(r, "vmfork-kmsg: reading %s: off", path);
 		return 0;
 	}
 	if (k->scan_found) {
 		log_notice("vmfork-kmsg: a VM fork was logged while snapsafed was not running");
-		d->startup_raise = true;
+		core_missed(n->core, ID, 0);
 	}
 	/*
 	 * The baseline: past everything the log holds now. The first start with an empty
 	 * log has one too, sequence 0, so that a record logged after it is new even when
-	 * the daemon is down by then; main() saves it before the socket opens.
+	 * the daemon is down by then; it is persisted before the socket opens.
 	 */
-	if (!d->state.have_kmsg_next || k->scan_next > d->state.kmsg_next) {
-		d->state.kmsg_next = k->scan_next;
-		d->state.have_kmsg_next = true;
-	}
+	if (!core_position(n->core, ID)->have || k->scan_next > core_position(n->core, ID)->value)
+		core_set_position(n->core, ID, k->scan_next);
 
-	if (k->is_regular) {
-		k->tick.dispatch = kmsg_dispatch;
-		k->tick.userdata = k;
-		r = daemon_add_timer(d, &k->tick, FILE_POLL_MS);
+	if (S_ISREG(st.st_mode)) {
+		notifier_source(n, &k->tick, -1);
+		r = event_loop_add_timer(n->loop, &k->tick, FILE_POLL_MS);
 	} else {
-		r = daemon_add_source(d, &k->src, EPOLLIN);
+		r = event_loop_add(n->loop, &k->src, EPOLLIN);
 	}
 	if (r < 0) {
-		log_warning_errno(r, "vmfork-kmsg: epoll");
-		goto fail;
+		log_error_errno(r, "vmfork-kmsg: epoll on %s", path);
+		return explicit ? r : 0;
 	}
-	kmsg_state = k;
 	log_info("vmfork-kmsg: reading %s from seq %llu: live", path,
-		 (unsigned long long)d->state.kmsg_next);
+		 (unsigned long long)core_position(n->core, ID)->value);
 	return 1;
-fail:
-	if (k->tick.fd >= 0)
-		close(k->tick.fd);
-	close(fd);
-	free(k);
-	return 0;
 }
 
-void notifier_kmsg_stop(void)
+static void kmsg_close(struct notifier *n)
 {
-	struct kmsg *k = kmsg_state;
+	struct kmsg *k = n->priv;
 
-	if (!k)
-		return;
-	if (k->tick.fd >= 0)
-		close(k->tick.fd);
-	close(k->src.fd);
-	free(k);
-	kmsg_state = NULL;
+	source_close(n->loop, &k->tick);
+	source_close(n->loop, &k->src);
 }
+
+const struct notifier_ops notifier_kmsg = {
+	.id = ID,
+	.priv_size = sizeof(struct kmsg),
+	.open = kmsg_open,
+	.dispatch = kmsg_dispatch,
+	.close = kmsg_close,
+};

@@ -4,37 +4,46 @@
  * reseed of the RNG-epoch proposal. It never changes the generation: nothing was
  * duplicated, so watchers and the compat file are not disturbed.
  */
-#include <stdint.h>
-#include <unistd.h>
-
-#include "daemon.h"
 #include "log.h"
+#include "notifier.h"
 
-static struct source timer_src = { .fd = -1 };
+struct timer {
+	struct source src;
+};
 
-static void timer_dispatch(struct daemon *d, struct source *s, uint32_t events)
+static void timer_dispatch(struct notifier *n, struct source *s, uint32_t events)
 {
-	if (daemon_timer_expired(s))
-		daemon_new_epoch(d, SNAPSAFE_NOTIFIER_TIMER);
+	if (timer_expired(s))
+		core_new_epoch(n->core, SNAPSAFE_NOTIFIER_TIMER);
 }
 
-int notifier_timer_start(struct daemon *d)
+static int timer_open(struct notifier *n)
 {
+	struct timer *t = n->priv;
 	int r;
 
-	if (d->opt.timer_sec == 0)
+	t->src.fd = -1;
+	if (n->opt->timer_sec == 0)
 		return 0;
-	timer_src.dispatch = timer_dispatch;
-	r = daemon_add_timer(d, &timer_src, (uint64_t)d->opt.timer_sec * 1000);
+	notifier_source(n, &t->src, -1);
+	r = event_loop_add_timer(n->loop, &t->src, (uint64_t)n->opt->timer_sec * 1000);
 	if (r < 0)
 		return log_error_errno(r, "timer");
-	log_info("timer: a new epoch every %u s: live", d->opt.timer_sec);
+	log_info("timer: a new epoch every %u s: live", n->opt->timer_sec);
 	return 1;
 }
 
-void notifier_timer_stop(void)
+static void timer_close(struct notifier *n)
 {
-	if (timer_src.fd >= 0)
-		close(timer_src.fd);
-	timer_src.fd = -1;
+	struct timer *t = n->priv;
+
+	source_close(n->loop, &t->src);
 }
+
+const struct notifier_ops notifier_timer = {
+	.id = SNAPSAFE_NOTIFIER_TIMER,
+	.priv_size = sizeof(struct timer),
+	.open = timer_open,
+	.dispatch = timer_dispatch,
+	.close = timer_close,
+};

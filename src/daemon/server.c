@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The control socket: accepts clients, reads request lines, answers them in order
- * (docs/protocol.md), keeps the watchers and their acknowledged generations, counts
- * the outdated ones and completes WAIT requests. Everything is non-blocking: a
- * client's unsent output is buffered (up to PROTOCOL_OUTPUT_MAX, then it is dropped),
- * a client is never waited for, and a dead client is only marked during an event
- * batch and freed after it, so an epoll event still queued for it is harmless.
+ * The control socket (see server.h): accepting within the limits, parsing and answering
+ * requests, WAIT, and the server's side of a raise.
+ *
+ * Limits (docs/daemon.md, "Connections"): --max-clients in all (fewer when RLIMIT_NOFILE
+ * is low: FD_RESERVE descriptors stay free for the state file and /proc), of which the
+ * last --reserved-clients only for privileged peers, and --max-clients-per-uid for any one
+ * user but root. So no user can take every slot and lock the control plane out.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -18,254 +21,181 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "connection.h"
 #include "log.h"
+#include "privilege.h"
 #include "protocol.h"
+#include "server.h"
+#include "watchers.h"
+
+#define server_of(set) ((struct server *)(void *)((char *)(set) - offsetof(struct server, conns)))
 
 enum {
-	CLIENT_IN_MAX	= 4096,	/* pipelined requests buffered while one WAIT is pending */
 	SWEEP_MS	= 1000,
 	ACCEPT_BATCH	= 64,	/* accepts per wake-up, so a flood cannot starve the others */
 	FD_RESERVE	= 32,	/* descriptors not for clients: our own ~16, the state file, /proc */
 };
 
-struct client {
-	struct source src;
-	struct server *srv;
-	struct client *prev, *next;
-	pid_t pid;
-	uid_t uid;
-
-	char in[CLIENT_IN_MAX];
-	size_t in_len;
-	char *out;
-	size_t out_off, out_len, out_cap;	/* pending bytes are out[out_off, out_len) */
-
-	bool watcher;
-	uint32_t acked;
-	bool spoke;			/* has sent a complete line */
-	uint64_t accepted_ms;
-	uint64_t partial_since_ms;	/* 0: no unfinished line */
-	bool waiting;
-	uint64_t wait_deadline_ms;	/* 0: forever */
-	bool eof;			/* the peer shut down its sending side */
-	bool closing;			/* close once the output is flushed */
-	bool dead;
-	bool resume;			/* a WAIT finished: parse the buffered lines */
-	struct client *dead_next;	/* next keeps pointing into the live list */
-	uint32_t events;
-};
-
 struct server {
-	struct daemon *d;
+	struct event_loop *loop;
+	struct core *core;
+	const struct options *opt;
 	struct source listen;
-	struct client *clients;
-	struct client *dead;
-	unsigned n_clients, n_watchers, n_outdated, n_waiting, n_resume;
+	struct connections conns;
+	struct watchers watchers;
+	char socket_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int spare_fd;			/* given up to accept-and-refuse when out of fds */
-	unsigned max_clients;		/* PROTOCOL_MAX_CLIENTS, or less under a low RLIMIT_NOFILE */
+	unsigned max_clients;		/* --max-clients, or less under a low RLIMIT_NOFILE */
 	bool accept_ready;		/* the listening socket is readable: accept in server_tick */
 	bool accept_retry;		/* full: one more round of events before refusing */
 	uint64_t next_sweep_ms;
 };
 
-static void client_kill(struct client *c, const char *why)
+static uint32_t generation(const struct server *srv)
 {
-	struct server *srv = c->srv;
-
-	if (c->dead)
-		return;
-	log_debug("Client fd %d (pid %d) dropped: %s", c->src.fd, (int)c->pid, why);
-	c->dead = true;
-	if (c->watcher) {
-		srv->n_watchers--;
-		/* A disconnected watcher stops counting at once (docs/protocol.md). */
-		if (c->acked != srv->d->generation)
-			srv->n_outdated--;
-	}
-	if (c->waiting)
-		srv->n_waiting--;
-	daemon_del_source(srv->d, &c->src);
-	close(c->src.fd);
-	c->src.fd = -1;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		srv->clients = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	srv->n_clients--;
-	if (c->resume)
-		srv->n_resume--;
-	c->dead_next = srv->dead;
-	srv->dead = c;
+	return core_values(srv->core)->generation;
 }
 
-static void client_update_events(struct client *c)
-{
-	uint32_t ev = 0;
-
-	if (c->dead)
-		return;
-	if (!c->waiting && !c->closing && !c->eof && c->in_len < CLIENT_IN_MAX)
-		ev |= EPOLLIN;
-	if (c->out_len > c->out_off)
-		ev |= EPOLLOUT;
-	if (ev == c->events)
-		return;
-	if (daemon_mod_source(c->srv->d, &c->src, ev) < 0) {
-		client_kill(c, "epoll_ctl failed");
-		return;
-	}
-	c->events = ev;
-}
-
-static void client_flush(struct client *c)
-{
-	while (c->out_off < c->out_len) {
-		ssize_t n = send(c->src.fd, c->out + c->out_off, c->out_len - c->out_off,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			client_kill(c, "send failed");
-			return;
-		}
-		c->out_off += (size_t)n;
-	}
-	if (c->out_off == c->out_len)
-		c->out_off = c->out_len = 0;
-	if (c->closing && c->out_len == 0) {
-		client_kill(c, "closed");
-		return;
-	}
-	client_update_events(c);
-}
-
-static void client_queue(struct client *c, const char *buf, size_t len)
-{
-	if (c->dead || len == 0)
-		return;
-	if (c->out_len - c->out_off + len > PROTOCOL_OUTPUT_MAX) {
-		client_kill(c, "slow reader: output limit exceeded");
-		return;
-	}
-	if (c->out_off > 0 && c->out_len + len > c->out_cap) {
-		memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
-		c->out_len -= c->out_off;
-		c->out_off = 0;
-	}
-	if (c->out_len + len > c->out_cap) {
-		size_t cap = c->out_cap ? c->out_cap : 256;
-		char *p;
-
-		while (cap < c->out_len + len)
-			cap *= 2;
-		p = realloc(c->out, cap);
-		if (!p) {
-			client_kill(c, "out of memory");
-			return;
-		}
-		c->out = p;
-		c->out_cap = cap;
-	}
-	memcpy(c->out + c->out_len, buf, len);
-	c->out_len += len;
-	client_flush(c);
-}
-
-static void reply_err(struct client *c, int error, const char *text)
+static void reply_err(struct connection *c, int error, const char *text)
 {
 	char buf[PROTOCOL_REPLY_MAX];
 	int n = protocol_format_err(buf, sizeof(buf), error, text);
 
 	if (n > 0)
-		client_queue(c, buf, (size_t)n);
+		connection_queue(c, buf, (size_t)n);
 }
 
-static void reply_u64(struct client *c, uint64_t v)
+static void reply_u64(struct connection *c, uint64_t v)
 {
 	char buf[PROTOCOL_REPLY_MAX];
 	int n = protocol_format_ok_u64(buf, sizeof(buf), v);
 
 	if (n > 0)
-		client_queue(c, buf, (size_t)n);
+		connection_queue(c, buf, (size_t)n);
 }
 
-static void send_gen(struct client *c, uint32_t gen)
+static void send_gen(struct connection *c, uint32_t gen)
 {
 	char buf[64];
 	int n = protocol_format_gen(buf, sizeof(buf), gen);
 
 	if (n > 0)
-		client_queue(c, buf, (size_t)n);
+		connection_queue(c, buf, (size_t)n);
 }
 
-static bool client_outdated(const struct client *c)
+/* Keep an outdated watcher's socket readable (docs/protocol.md, "Watchers"). */
+static void send_gen_if_outdated(struct server *srv, struct connection *c)
 {
-	return c->watcher && c->acked != c->srv->d->generation;
+	if (c->phase != CONNECTION_DEAD && watcher_outdated(&c->watcher, generation(srv)))
+		send_gen(c, generation(srv));
 }
 
-/* Is @c, or a watcher connection of the same peer process, outdated? */
-static bool peer_outdated(struct client *c)
+/* Is @c's process (its own watcher or another connection of the same pid) outdated? */
+static bool peer_outdated(const struct server *srv, const struct connection *c)
 {
-	if (client_outdated(c))
-		return true;
-	if (c->pid <= 0)
-		return false;
-	for (struct client *o = c->srv->clients; o; o = o->next)
-		if (o->pid == c->pid && client_outdated(o))
+	return watcher_outdated(&c->watcher, generation(srv)) ||
+	       watchers_pid_outdated(&srv->watchers, c->pid, generation(srv));
+}
+
+/* End the pending WAIT of @c with a reply (0: success), then go on reading. */
+static void wait_finish(struct server *srv, struct connection *c, int error)
+{
+	char text[PROTOCOL_REPLY_MAX - 32];
+
+	c->phase = CONNECTION_READY;
+	if (error == ETIMEDOUT) {
+		int n = snprintf(text, sizeof(text), "outdated watcher pids: ");
+
+		watchers_format_outdated_pids(&srv->watchers, generation(srv), text + n,
+					      sizeof(text) - (size_t)n);
+		reply_err(c, error, text);
+	} else if (error) {
+		reply_err(c, error, "caller is an outdated watcher");
+	} else {
+		reply_u64(c, 0);
+	}
+	send_gen_if_outdated(srv, c);
+	/*
+	 * Lines that arrived while it waited are parsed at the next tick, not here: this
+	 * runs inside loops over the connections, and a request may raise the generation.
+	 */
+	c->reparse = true;
+}
+
+/*
+ * May this request use TRIGGER, QUIESCE, RESUME? Only when the connecting process wrote
+ * it itself (@foreign: another process sharing the socket did) and privilege.c says the
+ * connecting process has the right now.
+ */
+static bool allowed(struct server *srv, struct connection *c, bool foreign, const char *what)
+{
+	const char *why = NULL;
+	int r;
+
+	if (foreign) {
+		why = "written by another process than the one that connected";
+	} else {
+		r = peer_privileged(c->src.fd, srv->opt->have_group, srv->opt->group);
+		if (r > 0)
 			return true;
+		if (r < 0)
+			log_debug_errno(r, "Cannot read credentials of pid %d", (int)c->pid);
+		why = "no privilege";
+	}
+	log_notice("Refused %s from pid %d uid %u: %s", what, (int)c->pid, (unsigned)c->uid, why);
+	reply_err(c, EACCES, "permission denied");
 	return false;
 }
 
-static void wait_done(struct client *c)
+static void reply_status(struct server *srv, struct connection *c)
 {
-	c->waiting = false;
-	c->srv->n_waiting--;
+	const struct core_values *v = core_values(srv->core);
+	struct protocol_status st = {
+		.version = PROTOCOL_VERSION,
+		.generation = v->generation,
+		.epoch = core_epoch_word(v),
+		.epoch_notifier = v->epoch_id,
+		.watchers = watchers_count(&srv->watchers),
+		.outdated = watchers_outdated(&srv->watchers, v->generation),
+		.quiesced = v->quiesced,
+		.last_raise_ns = v->last_raise_ns,
+		.notifiers_live = v->live,
+	};
+	char buf[PROTOCOL_REPLY_MAX];
+	int n = protocol_status_format(buf, sizeof(buf), &st);
+
+	if (n > 0)
+		connection_queue(c, buf, (size_t)n);
+	else
+		reply_err(c, EIO, "status does not fit");
 }
 
-
-/* Complete or interrupt the pending WAIT of @c with a reply, then go on reading. */
-static void wait_finish(struct client *c, int error)
+static void handle_trigger(struct server *srv, struct connection *c, uint32_t min_gen)
 {
-	wait_done(c);
-	if (error)
-		reply_err(c, error, error == EINTR ? "caller is an outdated watcher" :
-			  "watchers still outdated");
-	else
-		reply_u64(c, 0);
-	if (client_outdated(c))
-		send_gen(c, c->srv->d->generation);
-	/*
-	 * Lines that arrived while it waited are parsed at the next tick, not here: this
-	 * runs inside loops over the clients, and a request may raise the generation.
-	 */
-	if (!c->dead && !c->resume) {
-		c->resume = true;
-		c->srv->n_resume++;
+	char text[96];
+	int r;
+
+	r = core_raise(srv->core, SNAPSAFE_NOTIFIER_CONTROL, min_gen);
+	if (r == -ERANGE) {
+		snprintf(text, sizeof(text), "min-gen leaves fewer than %u generations",
+			 (unsigned)CORE_GENERATION_HEADROOM);
+		log_notice("Refused TRIGGER --min-gen %u from pid %d: %s", min_gen, (int)c->pid,
+			   text);
+		reply_err(c, ERANGE, text);
+	} else if (r < 0) {
+		reply_err(c, -r, "cannot raise the generation");
+	} else {
+		log_info("TRIGGER by pid %d uid %u: generation %u", (int)c->pid, (unsigned)c->uid,
+			 generation(srv));
+		reply_u64(c, generation(srv));
 	}
 }
 
-static bool privileged(struct client *c)
+static void handle_request(struct server *srv, struct connection *c,
+			   const struct protocol_request *req, bool foreign, uint64_t now)
 {
-	struct daemon *d = c->srv->d;
-	int r = peer_privileged(c->src.fd, d->opt.have_group, d->opt.group);
-
-	if (r < 0)
-		log_debug_errno(r, "Cannot read credentials of pid %d", (int)c->pid);
-	return r > 0;
-}
-
-static void handle_request(struct client *c, const struct protocol_request *req)
-{
-	struct server *srv = c->srv;
-	struct daemon *d = srv->d;
-	char buf[PROTOCOL_REPLY_MAX];
-	int n, r;
+	uint32_t gen = generation(srv);
+	int r;
 
 	switch (req->type) {
 	case PROTOCOL_REQUEST_HELLO:
@@ -274,259 +204,226 @@ static void handle_request(struct client *c, const struct protocol_request *req)
 		else
 			reply_u64(c, PROTOCOL_VERSION);
 		break;
-	case PROTOCOL_REQUEST_STATUS: {
-		struct protocol_status st = {
-			.version = PROTOCOL_VERSION,
-			.generation = d->generation,
-			.epoch = SNAPSAFE_EPOCH_MAKE(d->epoch_id, d->epoch_counter),
-			.epoch_notifier = d->epoch_id,
-			.watchers = srv->n_watchers,
-			.outdated = srv->n_outdated,
-			.quiesced = d->quiesced,
-			.last_raise_ns = d->last_raise_ns,
-			.notifiers_live = d->live,
-		};
-
-		n = protocol_status_format(buf, sizeof(buf), &st);
-		if (n > 0)
-			client_queue(c, buf, (size_t)n);
-		else
-			reply_err(c, EIO, "status does not fit");
+	case PROTOCOL_REQUEST_STATUS:
+		reply_status(srv, c);
 		break;
-	}
 	case PROTOCOL_REQUEST_WATCH:
-		if (c->watcher) {
+		if (c->watcher.registered) {
 			reply_err(c, EALREADY, "already a watcher");
 			break;
 		}
 		/* A new watcher starts acknowledged: it did not exist at the last raise. */
-		c->watcher = true;
-		c->acked = d->generation;
-		srv->n_watchers++;
-		reply_u64(c, c->acked);
+		watchers_add(&srv->watchers, &c->watcher, c->pid, c->uid, gen);
+		reply_u64(c, gen);
 		break;
 	case PROTOCOL_REQUEST_READ:
-		if (!c->watcher)
+		if (!c->watcher.registered)
 			reply_err(c, EINVAL, "not a watcher");
-		else if (c->acked == d->generation)
+		else if (c->watcher.acked == gen)
 			reply_err(c, EAGAIN, "no new generation");
 		else
-			reply_u64(c, d->generation);
+			reply_u64(c, gen);
 		break;
 	case PROTOCOL_REQUEST_ACK:
-		if (!c->watcher) {
+		if (!c->watcher.registered)
 			reply_err(c, EINVAL, "not a watcher");
-			break;
-		}
-		if (req->arg != d->generation) {
+		else if (req->arg != gen)
 			reply_err(c, EINVAL, "stale generation");
-			break;
+		else {
+			c->watcher.acked = gen;
+			reply_u64(c, gen);
 		}
-		if (c->acked != d->generation) {
-			c->acked = d->generation;
-			srv->n_outdated--;
-		}
-		reply_u64(c, c->acked);
 		break;
 	case PROTOCOL_REQUEST_OUTDATED:
-		reply_u64(c, srv->n_outdated);
+		reply_u64(c, watchers_outdated(&srv->watchers, gen));
 		break;
 	case PROTOCOL_REQUEST_WAIT:
-		if (peer_outdated(c)) {
-			reply_err(c, EINTR, "caller is an outdated watcher");
-		} else if (srv->n_outdated == 0) {
+		if (peer_outdated(srv, c)) {
+			reply_err(c, EDEADLK, "caller is an outdated watcher");
+		} else if (watchers_outdated(&srv->watchers, gen) == 0) {
 			reply_u64(c, 0);
 		} else {
-			c->waiting = true;
-			c->wait_deadline_ms = req->arg ? now_monotonic_ms() + req->arg : 0;
-			srv->n_waiting++;
+			c->phase = CONNECTION_WAITING;
+			c->wait_deadline_ms = req->arg ? now + req->arg : 0;
 			return;	/* the reply comes later; no GEN now, it is not outdated */
 		}
 		break;
 	case PROTOCOL_REQUEST_TRIGGER:
-		if (!privileged(c)) {
-			reply_err(c, EACCES, "permission denied");
-			break;
-		}
-		r = daemon_raise(d, SNAPSAFE_NOTIFIER_CONTROL, req->arg);
-		if (r < 0)
-			reply_err(c, -r, "cannot raise the generation");
-		else
-			reply_u64(c, d->generation);
+		if (allowed(srv, c, foreign, "TRIGGER"))
+			handle_trigger(srv, c, req->arg);
 		break;
 	case PROTOCOL_REQUEST_QUIESCE:
-		if (!privileged(c)) {
-			reply_err(c, EACCES, "permission denied");
+		if (!allowed(srv, c, foreign, "QUIESCE"))
 			break;
-		}
-		daemon_set_quiesced(d, true);
-		daemon_new_epoch(d, SNAPSAFE_NOTIFIER_CONTROL);
-		log_info("Quiesced at generation %u", d->generation);
-		reply_u64(c, d->generation);
+		core_quiesce(srv->core);
+		log_info("QUIESCE by pid %d uid %u", (int)c->pid, (unsigned)c->uid);
+		reply_u64(c, generation(srv));
 		break;
 	case PROTOCOL_REQUEST_RESUME:
-		if (!privileged(c)) {
-			reply_err(c, EACCES, "permission denied");
+		if (!allowed(srv, c, foreign, "RESUME"))
 			break;
+		r = core_resume(srv->core);
+		if (r < 0) {
+			log_error("RESUME by pid %d: the generation is at its maximum; still "
+				  "quiesced (see snapsafed(8), RECOVERY)", (int)c->pid);
+			reply_err(c, -r, "generation at its maximum: still quiesced");
+		} else {
+			log_info("RESUME by pid %d uid %u: generation %u", (int)c->pid,
+				 (unsigned)c->uid, generation(srv));
+			reply_u64(c, generation(srv));
 		}
-		daemon_set_quiesced(d, false);
-		r = daemon_raise(d, SNAPSAFE_NOTIFIER_CONTROL, 0);
-		if (r < 0)
-			reply_err(c, -r, "cannot raise the generation");
-		else
-			reply_u64(c, d->generation);
 		break;
 	default:
 		reply_err(c, EINVAL, "unknown request");
 		break;
 	}
-	/* Keep an outdated watcher's socket readable (docs/protocol.md, "Watchers"). */
-	if (client_outdated(c))
-		send_gen(c, d->generation);
+	send_gen_if_outdated(srv, c);
 }
 
-static void process_input(struct client *c)
+/* Parse and answer complete lines while the phase and the backpressure allow it. */
+static void process_input(struct server *srv, struct connection *c, uint64_t now)
 {
-	while (!c->dead && !c->waiting && !c->closing) {
-		char *nl = memchr(c->in, '\n', c->in_len);
+	while ((c->phase == CONNECTION_NEW || c->phase == CONNECTION_READY) &&
+	       !connection_output_pending(c)) {
 		struct protocol_request req;
-		size_t len;
+		bool foreign;
+		ssize_t len = connection_line(c, &foreign);
 		int r;
 
-		if (!nl) {
+		if (len < 0) {
 			if (c->in_len >= PROTOCOL_LINE_MAX) {
 				reply_err(c, E2BIG, "line too long");
-				c->closing = true;
-				client_flush(c);
-			} else if (c->in_len > 0 && c->partial_since_ms == 0) {
-				c->partial_since_ms = now_monotonic_ms();
-			} else if (c->in_len == 0) {
-				c->partial_since_ms = 0;
+				connection_close_after_output(c);
+				return;
 			}
+			if (c->in_len == 0)
+				c->partial_since_ms = 0;
+			else if (!c->partial_since_ms)
+				c->partial_since_ms = now;
 			break;
 		}
-		len = (size_t)(nl - c->in);
-		c->spoke = true;
-		r = protocol_request_parse(c->in, len, &req);
-		memmove(c->in, nl + 1, c->in_len - len - 1);
-		c->in_len -= len + 1;
+		c->phase = CONNECTION_READY;
 		c->partial_since_ms = 0;
+		r = protocol_request_parse(c->in, (size_t)len, &req);
+		connection_consume(c, (size_t)len);
 		if (r == -E2BIG || r == -EPROTO) {
 			reply_err(c, -r, r == -E2BIG ? "line too long" : "invalid byte in request");
-			c->closing = true;
-			client_flush(c);
-			break;
+			connection_close_after_output(c);
+			return;
 		}
 		if (r < 0) {
 			reply_err(c, EINVAL, "unknown request");
-			if (client_outdated(c))
-				send_gen(c, c->srv->d->generation);
+			send_gen_if_outdated(srv, c);
 			continue;
 		}
-		handle_request(c, &req);
+		handle_request(srv, c, &req, foreign, now);
 	}
-	if (!c->dead && c->eof && !c->waiting && !c->closing &&
-	    !memchr(c->in, '\n', c->in_len)) {
-		/* The peer sent all it will send: answer what was complete, then close. */
-		c->closing = true;
-		client_flush(c);
-	}
+	/* The peer sent all it will send: answer what was complete, then close. */
+	if (c->input_closed && (c->phase == CONNECTION_NEW || c->phase == CONNECTION_READY) &&
+	    !memchr(c->in, '\n', c->in_len))
+		connection_close_after_output(c);
 }
 
-static void client_read(struct client *c)
+static void connection_dispatch(struct source *s, uint32_t events)
 {
-	while (c->in_len < CLIENT_IN_MAX) {
-		ssize_t n = read(c->src.fd, c->in + c->in_len, CLIENT_IN_MAX - c->in_len);
+	struct connection *c = s->userdata;
+	struct server *srv = server_of(c->set);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				break;
-			client_kill(c, "read failed");
-			return;
-		}
-		if (n == 0) {
-			c->eof = true;
-			break;
-		}
-		c->in_len += (size_t)n;
-		/* Do not buffer more than one line's worth ahead of the parser. */
-		if (c->in_len >= PROTOCOL_LINE_MAX && !memchr(c->in, '\n', c->in_len))
-			break;
-	}
-	process_input(c);
-}
-
-static void client_dispatch(struct daemon *d, struct source *s, uint32_t events)
-{
-	struct client *c = s->userdata;
-
-	if (c->dead)
+	if (c->phase == CONNECTION_DEAD)
 		return;
 	if (events & (EPOLLERR | EPOLLHUP)) {
 		/* Fully closed: nobody is left to read a reply. */
-		client_kill(c, "hung up");
+		connection_kill(c, "hung up");
 		return;
 	}
 	if (events & EPOLLOUT)
-		client_flush(c);
-	if (!c->dead && (events & EPOLLIN))
-		client_read(c);
-	if (!c->dead)
-		client_update_events(c);
+		connection_flush(c);
+	if (c->phase != CONNECTION_DEAD && (events & EPOLLIN))
+		(void)connection_read(c);
+	/* Also after a flush alone: lines held back by the backpressure are due now. */
+	if (c->phase != CONNECTION_DEAD)
+		process_input(srv, c, event_loop_now(srv->loop));
+	connection_update_events(c);
 }
 
-static void refuse(int fd)
+static void refuse(int fd, const char *why)
 {
-	char buf[64];
-	int n = protocol_format_err(buf, sizeof(buf), EMFILE, "too many clients");
+	char buf[PROTOCOL_REPLY_MAX];
+	int n = protocol_format_err(buf, sizeof(buf), EMFILE, why);
 
 	if (n > 0 && send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* The peer is told if it listens; it is refused either way. */
 	}
 	close(fd);
 }
 
+static unsigned connections_of_uid(const struct server *srv, uid_t uid)
+{
+	unsigned n = 0;
+
+	for (const struct connection *c = srv->conns.head; c; c = c->next)
+		n += c->uid == uid;
+	return n;
+}
+
+/*
+ * May a connection of @fd's peer take a slot now? Return: NULL yes, else why not. The
+ * privilege check (a /proc read) runs only for a peer that wants a reserved slot.
+ */
+static const char *admission_refused(struct server *srv, int fd)
+{
+	unsigned count = srv->conns.count, reserved = srv->opt->reserved_clients;
+	unsigned general = srv->max_clients > reserved ? srv->max_clients - reserved : 0;
+	struct ucred cred = {};
+	socklen_t len = sizeof(cred);
+
+	if (count >= srv->max_clients)
+		return "too many clients";
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return "cannot tell who connected";
+	if (cred.uid != 0 && connections_of_uid(srv, cred.uid) >= srv->opt->max_clients_per_uid)
+		return "too many connections of this user";
+	if (count >= general && peer_privileged(fd, srv->opt->have_group, srv->opt->group) <= 0)
+		return "too many clients (the rest are kept for privileged peers)";
+	return NULL;
+}
+
 /*
  * Accept after the event batch, not during it: the batch may hold the hang-ups of
- * clients that left, and their slots and descriptors are free only once those are
+ * connections that left, and their slots and descriptors are free only once those are
  * handled. (A level-triggered listening socket tends to come first in a batch.) When
  * full, a connection is refused only after one more round of events, and one per round:
  * a hang-up that came while epoll collected the last batch, or while we were refusing
  * (a client that was refused may leave and come back at once), is in the next one.
  */
-static void listen_dispatch(struct daemon *d, struct source *s, uint32_t events)
+static void listen_dispatch(struct source *s, uint32_t events)
 {
 	struct server *srv = s->userdata;
 
 	srv->accept_ready = true;
 }
 
-static void accept_clients(struct daemon *d, struct server *srv, bool may_refuse)
+static void accept_connections(struct server *srv, bool may_refuse, uint64_t now)
 {
-	struct source *s = &srv->listen;
-
 	for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
-		struct ucred cred = {};
-		socklen_t len = sizeof(cred);
-		struct client *c;
+		struct connection *c;
+		const char *why;
 		int fd;
 
-		if (srv->n_clients >= srv->max_clients && !may_refuse) {
+		if (srv->conns.count >= srv->max_clients && !may_refuse) {
 			srv->accept_retry = true;
 			return;
 		}
-
-		fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(srv->listen.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if ((errno == EMFILE || errno == ENFILE) && srv->spare_fd >= 0) {
 				/* Free one fd to accept and refuse, so the backlog drains. */
 				close(srv->spare_fd);
-				fd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+				fd = accept4(srv->listen.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 				if (fd >= 0)
-					refuse(fd);
+					refuse(fd, "too many clients");
 				srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 				log_warning("Out of file descriptors: refused a client");
 				continue;
@@ -535,161 +432,116 @@ static void accept_clients(struct daemon *d, struct server *srv, bool may_refuse
 				log_warning_errno(errno, "accept failed");
 			return;
 		}
-		if (srv->n_clients >= srv->max_clients) {
-			log_debug("Refused a client: %u clients already", srv->n_clients);
-			refuse(fd);
-			may_refuse = false;
+		why = admission_refused(srv, fd);
+		if (why) {
+			log_debug("Refused a client: %s (%u connections)", why, srv->conns.count);
+			refuse(fd, why);
+			if (srv->conns.count >= srv->max_clients)
+				may_refuse = false;
 			continue;
 		}
-		c = calloc(1, sizeof(*c));
-		if (!c) {
-			refuse(fd);
-			continue;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-			c->pid = cred.pid;
-			c->uid = cred.uid;
-		}
-		c->src = (struct source) { .fd = fd, .dispatch = client_dispatch, .userdata = c };
-		c->srv = srv;
-		c->accepted_ms = now_monotonic_ms();
-		c->events = EPOLLIN;
-		if (daemon_add_source(d, &c->src, EPOLLIN) < 0) {
-			free(c);
-			close(fd);
-			continue;
-		}
-		c->next = srv->clients;
-		if (c->next)
-			c->next->prev = c;
-		srv->clients = c;
-		srv->n_clients++;
+		if (connection_new(&srv->conns, fd, now, &c) < 0)
+			log_warning("Cannot take a new client");
 	}
 }
 
-static int pid_cmp(const void *a, const void *b)
+int server_timeout_ms(const struct server *srv, uint64_t now)
 {
-	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+	uint64_t next = srv->next_sweep_ms;
 
-	return (x > y) - (x < y);
-}
-
-void server_raised(struct daemon *d)
-{
-	struct server *srv = d->server;
-	pid_t *pids = NULL;
-	size_t n_pids = 0;
-
-	/* Every watcher existed at this raise and is outdated until it acks. */
-	srv->n_outdated = srv->n_watchers;
-	if (srv->n_waiting > 0 && srv->n_watchers > 0) {
-		pids = malloc(sizeof(pid_t) * srv->n_watchers);
-		if (pids) {
-			for (struct client *c = srv->clients; c; c = c->next)
-				if (c->watcher && c->pid > 0)
-					pids[n_pids++] = c->pid;
-			qsort(pids, n_pids, sizeof(pid_t), pid_cmp);
-		}
+	for (const struct connection *c = srv->conns.head; c; c = c->next) {
+		if (c->reparse)
+			return 0;
+		if (c->phase == CONNECTION_WAITING && c->wait_deadline_ms &&
+		    c->wait_deadline_ms < next)
+			next = c->wait_deadline_ms;
 	}
-	for (struct client *c = srv->clients, *next; c; c = next) {
-		next = c->next;
-		if (c->watcher)
-			send_gen(c, d->generation);
-		if (c->dead || !c->waiting)
-			continue;
-		/* A waiter whose own watcher just became outdated would wait for itself. */
-		if (c->watcher ||
-		    (pids && c->pid > 0 && bsearch(&c->pid, pids, n_pids, sizeof(pid_t), pid_cmp)) ||
-		    (!pids && peer_outdated(c)))
-			wait_finish(c, EINTR);
-	}
-	free(pids);
-}
-
-int server_timeout_ms(struct daemon *d)
-{
-	struct server *srv = d->server;
-	uint64_t now = now_monotonic_ms(), next = srv->next_sweep_ms;
-
-	if (srv->n_waiting > 0)
-		for (struct client *c = srv->clients; c; c = c->next)
-			if (c->waiting && c->wait_deadline_ms && c->wait_deadline_ms < next)
-				next = c->wait_deadline_ms;
-	if (srv->n_resume > 0 || srv->accept_retry || next <= now)
+	if (srv->accept_retry || next <= now)
 		return 0;
 	return next - now > SWEEP_MS ? SWEEP_MS : (int)(next - now);
 }
 
-void server_tick(struct daemon *d)
+/* The idle rules: a silent new connection, or a line left unfinished, for too long. */
+static void sweep(struct server *srv, uint64_t now)
 {
-	struct server *srv = d->server;
-	uint64_t now = now_monotonic_ms();
-	bool retry;
+	for (struct connection *c = srv->conns.head, *next; c; c = next) {
+		next = c->next;
+		if (c->phase == CONNECTION_NEW && !c->watcher.registered &&
+		    now >= c->accepted_ms + PROTOCOL_IDLE_TIMEOUT_MS)
+			connection_kill(c, "no request within the idle timeout");
+		else if (c->partial_since_ms &&
+			 now >= c->partial_since_ms + PROTOCOL_IDLE_TIMEOUT_MS)
+			connection_kill(c, "unfinished request line");
+	}
+}
 
-	if (!srv)
-		return;
-	retry = srv->accept_retry;
+void server_tick(struct server *srv, uint64_t now)
+{
+	bool retry = srv->accept_retry, none_outdated;
+
 	srv->accept_retry = false;
 	if (srv->accept_ready) {
 		srv->accept_ready = false;
-		accept_clients(d, srv, retry);
+		accept_connections(srv, retry, now);
 	}
-	if (srv->n_resume > 0) {
-		for (struct client *c = srv->clients, *next; c; c = next) {
-			next = c->next;
-			if (c->dead || !c->resume)
-				continue;
-			c->resume = false;
-			srv->n_resume--;
-			process_input(c);
-			client_update_events(c);
+	none_outdated = watchers_outdated(&srv->watchers, generation(srv)) == 0;
+	for (struct connection *c = srv->conns.head, *next; c; c = next) {
+		next = c->next;
+		if (c->reparse) {
+			c->reparse = false;
+			process_input(srv, c, now);
+			connection_update_events(c);
 		}
-	}
-	if (srv->n_waiting > 0) {
-		bool done = srv->n_outdated == 0;
-
-		for (struct client *c = srv->clients, *next; c; c = next) {
-			next = c->next;
-			if (c->dead || !c->waiting)
-				continue;
-			if (done)
-				wait_finish(c, 0);
-			else if (c->wait_deadline_ms && c->wait_deadline_ms <= now)
-				wait_finish(c, ETIMEDOUT);
-		}
+		if (c->phase != CONNECTION_WAITING)
+			continue;
+		if (none_outdated)
+			wait_finish(srv, c, 0);
+		else if (c->wait_deadline_ms && c->wait_deadline_ms <= now)
+			wait_finish(srv, c, ETIMEDOUT);
+		connection_update_events(c);
 	}
 	if (now >= srv->next_sweep_ms) {
-		for (struct client *c = srv->clients, *next; c; c = next) {
-			next = c->next;
-			if (!c->spoke && !c->watcher && now - c->accepted_ms >= PROTOCOL_IDLE_TIMEOUT_MS)
-				client_kill(c, "no request within the idle timeout");
-			else if (c->partial_since_ms &&
-				 now - c->partial_since_ms >= PROTOCOL_IDLE_TIMEOUT_MS)
-				client_kill(c, "unfinished request line");
-		}
+		sweep(srv, now);
 		srv->next_sweep_ms = now + SWEEP_MS;
 	}
-	while (srv->dead) {
-		struct client *c = srv->dead;
-
-		srv->dead = c->dead_next;
-		free(c->out);
-		free(c);
-	}
+	connections_reap(&srv->conns);
 }
+
+/* The server as the last sink: a raise goes to every watcher, and ends some waits. */
+static int server_publish(void *ctx, const struct core_values *v, unsigned changes)
+{
+	struct server *srv = ctx;
+
+	if (!(changes & CORE_CHANGE_GENERATION))
+		return 0;
+	for (struct connection *c = srv->conns.head, *next; c; c = next) {
+		next = c->next;
+		if (c->watcher.registered)
+			send_gen(c, v->generation);
+		/* A waiter whose own process just became outdated would wait for itself. */
+		if (c->phase == CONNECTION_WAITING && peer_outdated(srv, c))
+			wait_finish(srv, c, EDEADLK);
+	}
+	return 0;
+}
+
+const struct sink_ops server_sink = {
+	.name = "server",
+	.publish = server_publish,
+};
 
 /*
  * Clients may not take the descriptors the daemon needs for itself (writing the state
  * file, reading /proc for a privilege check): under a low RLIMIT_NOFILE the client
  * limit shrinks so that FD_RESERVE stay free.
  */
-static unsigned max_clients(void)
+static unsigned fd_client_limit(unsigned wanted)
 {
 	struct rlimit rl;
-	unsigned n = PROTOCOL_MAX_CLIENTS;
+	unsigned n = wanted;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < (rlim_t)PROTOCOL_MAX_CLIENTS + FD_RESERVE) {
+	    rl.rlim_cur < (rlim_t)wanted + FD_RESERVE) {
 		n = rl.rlim_cur > 2 * FD_RESERVE ? (unsigned)rl.rlim_cur - FD_RESERVE :
 						    (unsigned)rl.rlim_cur / 2;
 		if (n == 0)
@@ -700,70 +552,83 @@ static unsigned max_clients(void)
 	return n;
 }
 
-int server_start(struct daemon *d)
+int server_start(struct event_loop *loop, struct core *core, const struct options *opt,
+		 const char *socket_path, struct server **ret)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct server *srv;
+	int fd, one = 1, r;
 	mode_t old;
-	int fd, r;
 
-	if (strlen(d->socket_path) >= sizeof(sa.sun_path))
-		return log_error_errno(ENAMETOOLONG, "Socket path too long: %s", d->socket_path);
-	strcpy(sa.sun_path, d->socket_path);
+	if (strlen(socket_path) >= sizeof(sa.sun_path))
+		return log_error_errno(ENAMETOOLONG, "Socket path too long: %s", socket_path);
+	strcpy(sa.sun_path, socket_path);
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return log_error_errno(ENOMEM, "Out of memory");
+	*srv = (struct server) {
+		.loop = loop, .core = core, .opt = opt, .listen.fd = -1, .spare_fd = -1,
+		.conns = { .loop = loop, .dispatch = connection_dispatch },
+	};
+	srv->conns.watchers = &srv->watchers;
+	strcpy(srv->socket_path, socket_path);
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return log_error_errno(errno, "socket");
+	if (fd < 0) {
+		r = log_error_errno(errno, "socket");
+		goto fail;
+	}
+	srv->listen = (struct source) { .fd = fd, .dispatch = listen_dispatch, .userdata = srv };
+	/* Every request arrives with its writer's pid (connections inherit it). */
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0) {
+		r = log_error_errno(errno, "SO_PASSCRED");
+		goto fail;
+	}
 	/* A stale socket from a killed daemon; the page lock proves no other daemon runs. */
-	if (unlink(d->socket_path) < 0 && errno != ENOENT)
-		log_warning_errno(errno, "Cannot remove %s", d->socket_path);
+	if (unlink(socket_path) < 0 && errno != ENOENT)
+		log_warning_errno(errno, "Cannot remove %s", socket_path);
 	old = umask(0111);	/* 0666: anyone may watch */
-	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno : 0;
 	umask(old);
 	if (r < 0) {
-		r = -errno;
-		close(fd);
-		return log_error_errno(r, "Cannot bind %s", d->socket_path);
+		log_error_errno(r, "Cannot bind %s", socket_path);
+		goto fail;
 	}
 	if (listen(fd, SOMAXCONN) < 0) {
-		r = -errno;
-		close(fd);
-		return log_error_errno(r, "listen");
+		r = log_error_errno(errno, "listen");
+		goto fail;
 	}
-	srv = calloc(1, sizeof(*srv));
-	if (!srv) {
-		close(fd);
-		return log_error_errno(ENOMEM, "Out of memory");
-	}
-	srv->d = d;
-	srv->listen = (struct source) { .fd = fd, .dispatch = listen_dispatch, .userdata = srv };
-	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	srv->max_clients = max_clients();
-	srv->next_sweep_ms = now_monotonic_ms() + SWEEP_MS;
-	r = daemon_add_source(d, &srv->listen, EPOLLIN);
+	r = event_loop_add(loop, &srv->listen, EPOLLIN);
 	if (r < 0) {
-		close(fd);
-		free(srv);
-		return log_error_errno(r, "epoll_ctl");
+		log_error_errno(r, "epoll_ctl");
+		goto fail;
 	}
-	d->server = srv;
+	srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	srv->max_clients = fd_client_limit(opt->max_clients);
+	if (opt->reserved_clients >= srv->max_clients)
+		log_warning("RLIMIT_NOFILE leaves no room beside the %u reserved clients",
+			    opt->reserved_clients);
+	srv->next_sweep_ms = event_loop_now(loop) + SWEEP_MS;
+	*ret = srv;
 	return 0;
+fail:
+	server_stop(srv);
+	return r;
 }
 
-void server_stop(struct daemon *d)
+struct server *server_stop(struct server *srv)
 {
-	struct server *srv = d->server;
-
 	if (!srv)
-		return;
-	while (srv->clients)
-		client_kill(srv->clients, "daemon exiting");
-	server_tick(d);
-	daemon_del_source(d, &srv->listen);
-	close(srv->listen.fd);
+		return NULL;
+	while (srv->conns.head)
+		connection_kill(srv->conns.head, "daemon exiting");
+	connections_reap(&srv->conns);
+	if (srv->listen.fd >= 0) {
+		source_close(srv->loop, &srv->listen);
+		unlink(srv->socket_path);
+	}
 	if (srv->spare_fd >= 0)
 		close(srv->spare_fd);
-	unlink(d->socket_path);
 	free(srv);
-	d->server = NULL;
+	return NULL;
 }

@@ -19,8 +19,9 @@ static int digit_value(char c, unsigned base)
 int parse_uint_prefix(const char *s, size_t len, unsigned base, uint64_t max, uint64_t *ret,
 		      const char **ret_end)
 {
+	/* No u64 needs more digits: a longer number (leading zeros) is malformed, not large. */
+	size_t max_digits = base == 16 ? 16 : 20, i;
 	uint64_t v = 0;
-	size_t i;
 
 	if (base != 10 && base != 16)
 		return -EINVAL;
@@ -29,6 +30,8 @@ int parse_uint_prefix(const char *s, size_t len, unsigned base, uint64_t max, ui
 
 		if (d < 0)
 			break;
+		if (i == max_digits)
+			return -EINVAL;
 		if (v > (max - (uint64_t)d) / base || (uint64_t)d > max)
 			return -EINVAL;
 		v = v * base + (uint64_t)d;

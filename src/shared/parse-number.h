@@ -16,7 +16,8 @@
  * @base: 10 (digits only) or 16 (digits and a-f/A-F, no "0x")
  * @max: the largest value accepted
  * @ret: written only on success
- * Return: 0, or -EINVAL for an empty string, any other byte, or a value above @max.
+ * Return: 0, or -EINVAL for an empty string, any other byte, a value above @max, or more
+ * digits than any u64 needs (20 decimal, 16 hex: leading zeros are malformed, not large).
  */
 int parse_uint(const char *s, size_t len, unsigned base, uint64_t max, uint64_t *ret);
 

@@ -2,7 +2,7 @@
 /*
  * The watcher and control semantics of docs/protocol.md against the real snapsafed:
  * WATCH/READ/ACK (EAGAIN, stale ACK), OUTDATED counting, WAIT (ETIMEDOUT, OK once all
- * acked, EINTR for an outdated caller or a caller whose watcher is outdated), TRIGGER
+ * acked, EDEADLK for an outdated caller or a caller whose watcher is outdated), TRIGGER
  * with min_gen, QUIESCE/RESUME, and that the page and the compat file follow.
  */
 #include <fcntl.h>
@@ -133,14 +133,23 @@ TEST(test_wait_timeout_then_ok_after_ack)
 	char line[256];
 	uint32_t gen;
 
-	/* The watcher belongs to "another process", else our WAIT would be EINTR. */
+	/* The watcher belongs to "another process", else our WAIT would be EDEADLK. */
 	tconn_open_foreign(&w, &t);
 	tconn_open(&waiter, &t);
 	tconn_u64(&w, "WATCH");
 	/* Nobody outdated: OK at once. */
 	assert_eq(tconn_u64(&waiter, "WAIT 0"), 0);
 	gen = (uint32_t)td_u64(&t, "TRIGGER");
-	tconn_expect(&waiter, "WAIT 50", "ERR ETIMEDOUT watchers still outdated");
+	/* The error names who is late: the watcher's process. */
+	tconn_request(&waiter, "WAIT 50", line, sizeof(line));
+	{
+		char want[128];
+
+		snprintf(want, sizeof(want), "ERR ETIMEDOUT outdated watcher pids: %d",
+			 (int)w.peer_pid);
+		if (strcmp(line, want) != 0)
+			test_fail("WAIT 50: got '%s', expected '%s'", line, want);
+	}
 
 	/* A forever-WAIT completes when the last watcher acks. */
 	tconn_send(&waiter, "WAIT 0");
@@ -163,14 +172,14 @@ TEST(test_wait_timeout_then_ok_after_ack)
 	td_u64(&t, "TRIGGER");
 	tconn_send_raw(&waiter, "WAIT 100\nOUTDATED\n", 18);
 	tconn_line(&waiter, line, sizeof(line));
-	assert_true(strcmp(line, "ERR ETIMEDOUT watchers still outdated") == 0);
+	assert_true(strncmp(line, "ERR ETIMEDOUT outdated watcher pids: ", 37) == 0);
 	tconn_line(&waiter, line, sizeof(line));
 	assert_true(strcmp(line, "OK 1") == 0);
 	tconn_close(&w);
 	tconn_close(&waiter);
 }
 
-TEST(test_wait_eintr_for_outdated_caller)
+TEST(test_wait_edeadlk_for_outdated_caller)
 {
 	struct tconn w, other, same_pid;
 	char line[256];
@@ -183,15 +192,15 @@ TEST(test_wait_eintr_for_outdated_caller)
 	/* A second watcher in another process keeps things outdated. */
 	tconn_u64(&other, "WATCH");
 	gen = (uint32_t)td_u64(&t, "TRIGGER");
-	/* The caller itself is an outdated watcher: EINTR at once, not a deadlock. */
-	tconn_expect_prefix(&w, "WAIT 0", "ERR EINTR");
+	/* The caller itself is an outdated watcher: EDEADLK at once, not a deadlock. */
+	tconn_expect_prefix(&w, "WAIT 0", "ERR EDEADLK");
 	/* Another connection of the same pid: its watcher connection is outdated. */
-	tconn_expect_prefix(&same_pid, "WAIT 0", "ERR EINTR");
+	tconn_expect_prefix(&same_pid, "WAIT 0", "ERR EDEADLK");
 
 	snprintf(line, sizeof(line), "ACK %u", gen);
 	tconn_u64(&w, line);
 	tconn_u64(&other, line);
-	/* A raise while waiting makes our own watcher outdated: EINTR, not a deadlock. */
+	/* A raise while waiting makes our own watcher outdated: EDEADLK, not a deadlock. */
 	assert_eq(tconn_u64(&w, "OUTDATED"), 0);
 	gen = (uint32_t)td_u64(&t, "TRIGGER");
 	snprintf(line, sizeof(line), "ACK %u", gen);
@@ -201,7 +210,7 @@ TEST(test_wait_eintr_for_outdated_caller)
 	assert_eq(tconn_line_timeout(&same_pid, line, sizeof(line), 100), -ETIMEDOUT);
 	td_u64(&t, "TRIGGER");
 	tconn_reply(&same_pid, line, sizeof(line));
-	assert_true(strncmp(line, "ERR EINTR", 9) == 0);
+	assert_true(strncmp(line, "ERR EDEADLK", 9) == 0);
 	tconn_close(&w);
 	tconn_close(&other);
 	tconn_close(&same_pid);
@@ -295,7 +304,7 @@ int main(int argc, char **argv)
 	RUN(test_outdated_watcher_gets_gen_after_each_reply);
 	RUN(test_outdated_counts_only_watchers_at_the_raise);
 	RUN(test_wait_timeout_then_ok_after_ack);
-	RUN(test_wait_eintr_for_outdated_caller);
+	RUN(test_wait_edeadlk_for_outdated_caller);
 	RUN(test_trigger_min_gen);
 	RUN(test_page_and_compat_follow);
 	RUN(test_quiesce_resume);

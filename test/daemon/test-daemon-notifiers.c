@@ -18,7 +18,7 @@
 #include <sys/utsname.h>
 
 #include "daemon-util.h"
-#include "daemon.h"
+#include "uevent-message.h"
 
 /* The VMClock layout (Linux include/uapi/linux/vmclock-abi.h), as offsets. */
 enum {

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Opening and creating the files the daemon trusts (see files.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "log.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+enum { OPEN_FLAGS = O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY };
+
+/* Is @st what we would have made: ours, not group/other-writable? */
+static int check_owner_mode(const struct stat *st, const char *path, const char *what)
+{
+	if (st->st_uid != geteuid())
+		return log_error_errno(EPERM, "Refusing %s %s: owned by uid %u, not by the daemon's "
+				       "uid %u", what, path, (unsigned)st->st_uid,
+				       (unsigned)geteuid());
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return log_error_errno(EPERM, "Refusing %s %s: writable by group or others (mode "
+				       "%04o)", what, path, (unsigned)(st->st_mode & 07777));
+	return 0;
+}
+
+int runtime_dir_prepare(const char *dir)
+{
+	struct stat st;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return log_error_errno(errno, "Cannot create the runtime directory %s", dir);
+	if (lstat(dir, &st) < 0)
+		return log_error_errno(errno, "Cannot stat the runtime directory %s", dir);
+	if (S_ISLNK(st.st_mode))
+		return log_error_errno(ELOOP, "Refusing runtime directory %s: it is a symlink", dir);
+	if (!S_ISDIR(st.st_mode))
+		return log_error_errno(ENOTDIR, "Refusing runtime directory %s: not a directory",
+				       dir);
+	return check_owner_mode(&st, dir, "runtime directory");
+}
+
+static int check_fd(int fd, const char *path, const char *what)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return log_error_errno(errno, "Cannot stat %s %s", what, path);
+	if (!S_ISREG(st.st_mode))
+		return log_error_errno(EINVAL, "Refusing %s %s: not a regular file", what, path);
+	if (st.st_nlink != 1)
+		return log_error_errno(EMLINK, "Refusing %s %s: it has %lu links", what, path,
+				       (unsigned long)st.st_nlink);
+	return check_owner_mode(&st, path, what);
+}
+
+int file_open_trusted(const char *path, int flags, const char *what)
+{
+	int fd, r;
+
+	fd = open(path, flags | OPEN_FLAGS);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return -ENOENT;
+		if (errno == ELOOP)
+			return log_error_errno(ELOOP, "Refusing %s %s: it is a symlink", what, path);
+		return log_error_errno(errno, "Cannot open %s %s", what, path);
+	}
+	r = check_fd(fd, path, what);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* A temporary name beside @path: "<path>.tmp-<pid>-<n>". */
+static int temp_name(char *buf, size_t size, const char *path)
+{
+	static unsigned n;
+	int len = snprintf(buf, size, "%s.tmp-%d-%u", path, (int)getpid(), n++);
+
+	return len < 0 || (size_t)len >= size ? -ENAMETOOLONG : 0;
+}
+
+static int write_all(int fd, const void *buf, size_t size)
+{
+	const char *p = buf;
+
+	while (size > 0) {
+		ssize_t n = write(fd, p, size);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		size -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Create @tmp exclusively (never through a link someone planted) and fill it. */
+static int write_temp(const char *tmp, const void *content, size_t size, mode_t mode)
+{
+	int fd, r;
+
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | OPEN_FLAGS, mode);
+	if (fd < 0)
+		return -errno;
+	/* The umask must not make the file unreadable for clients. */
+	r = fchmod(fd, mode) < 0 ? -errno : write_all(fd, content, size);
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+int file_create_complete(const char *path, const void *content, size_t size, const char *what)
+{
+	char tmp[PATH_MAX];
+	int r;
+
+	r = temp_name(tmp, sizeof(tmp), path);
+	if (r < 0)
+		return log_error_errno(r, "Cannot create %s %s", what, path);
+	r = write_temp(tmp, content, size, 0644);
+	if (r < 0)
+		return log_error_errno(r, "Cannot create %s %s", what, path);
+	/* Never over an existing file: a client may have it mapped. */
+	r = renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0 ? -errno : 0;
+	if (r == -EINVAL || r == -ENOSYS) {
+		/* A file system without RENAME_NOREPLACE: link() refuses an existing target too. */
+		r = link(tmp, path) < 0 ? -errno : 0;
+		unlink(tmp);
+	} else if (r < 0) {
+		unlink(tmp);
+	}
+	if (r < 0 && r != -EEXIST)
+		return log_error_errno(r, "Cannot create %s %s", what, path);
+	return r;
+}
+
+int file_open_or_create(const char *path, int flags, const void *content, size_t size,
+			const char *what)
+{
+	for (int tries = 0; tries < 3; tries++) {
+		int fd = file_open_trusted(path, flags, what), r;
+
+		if (fd != -ENOENT)
+			return fd;
+		r = file_create_complete(path, content, size, what);
+		if (r < 0 && r != -EEXIST)
+			return r;
+	}
+	return log_error_errno(EAGAIN, "Cannot create %s %s: it keeps disappearing", what, path);
+}
+
+ssize_t file_read_small(const char *path, char *buf, size_t size, const char *what)
+{
+	size_t off = 0;
+	int fd;
+
+	fd = file_open_trusted(path, O_RDONLY, what);
+	if (fd < 0)
+		return fd;
+	for (;;) {
+		ssize_t n = read(fd, buf + off, size - 1 - off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			n = -errno;
+			close(fd);
+			return log_error_errno((int)n, "Cannot read %s %s", what, path);
+		}
+		if (n == 0)
+			break;
+		off += (size_t)n;
+		if (off == size - 1) {
+			char extra;
+
+			if (read(fd, &extra, 1) > 0) {
+				close(fd);
+				return log_error_errno(EFBIG, "Refusing %s %s: larger than %zu bytes",
+						       what, path, size - 1);
+			}
+			break;
+		}
+	}
+	close(fd);
+	buf[off] = '\0';
+	return (ssize_t)off;
+}
+
+int file_replace(const char *path, const void *content, size_t size)
+{
+	char tmp[PATH_MAX];
+	int r;
+
+	r = temp_name(tmp, sizeof(tmp), path);
+	if (r < 0)
+		return r;
+	r = write_temp(tmp, content, size, 0600);
+	if (r < 0)
+		return r;
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		unlink(tmp);
+	}
+	return r;
+}
