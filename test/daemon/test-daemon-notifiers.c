@@ -3,7 +3,10 @@
  * The notifiers other than kmsg, each fed through its test path: the vmclock notifier on
  * a fake VMClock page (a counter change raises; a torn seqlock read, seq_count odd or
  * changing under the reader, is never taken as a new generation; a change while the
- * daemon was down raises at start), the --sysgenid-compat file (0644, at least 4 bytes,
+ * daemon was down raises at start; a VM fork that kmsg reports is left to a live VMClock,
+ * which must count it within the deferral or kmsg raises it; a withdrawn counter, flag bit
+ * 8 cleared, makes VMClock not live with a new epoch and hands VM forks back to kmsg), the
+ * --sysgenid-compat file (0644, at least 4 bytes,
  * updated in place so that a mapping taken earlier sees every raise, unchanged by
  * epoch-only events), the timer (--timer 1: new epochs, never a new generation), and the
  * uevent notifier (its payload parser and sender check directly, and a forged uevent
@@ -18,6 +21,7 @@
 #include <sys/utsname.h>
 
 #include "daemon-util.h"
+#include "core.h"
 #include "uevent-message.h"
 
 /* The VMClock layout (Linux include/uapi/linux/vmclock-abi.h), as offsets. */
@@ -168,6 +172,126 @@ TEST(test_vmclock_change_while_down_raises_on_restart)
 	td_stop_signal(&t, SIGKILL);
 	td_start(&t, "--sysgenid-compat", t.compat);
 	assert_eq(td_status(&t).generation, gen + 1);
+}
+
+#define VMFORK_RECORD "random: crng reseeded due to virtual machine fork"
+
+/* A kernel record in the test's kmsg file, with the next sequence number. */
+static void kmsg_vmfork(void)
+{
+	static unsigned long long seq = 1000;
+	char line[160];
+
+	snprintf(line, sizeof(line), "6,%llu,1,-;" VMFORK_RECORD "\n", seq++);
+	td_append(t.kmsg, line);
+}
+
+/* Wait until STATUS says notifier @id is (or is not) live. */
+static struct protocol_status wait_live(unsigned id, bool live)
+{
+	uint64_t deadline = td_now_ms() + TD_WAIT_MS;
+
+	for (;;) {
+		struct protocol_status st = td_status(&t);
+
+		if (!!(st.notifiers_live & (1ull << id)) == live)
+			return st;
+		if (td_now_ms() > deadline)
+			test_fail("notifier %u did not become %s", id, live ? "live" : "off");
+		td_sleep_ms(10);
+	}
+}
+
+static void vmclock_set_flags(uint64_t flags)
+{
+	vmclock_begin();
+	__atomic_store_n(vc64(VC_FLAGS), flags, __ATOMIC_RELAXED);
+	vmclock_end();
+}
+
+/*
+ * The host withdraws vm_generation_counter (flag bit 8, e.g. after a migration to an older
+ * host): VMClock stops being live at once, with a new epoch so that libraries that trusted
+ * it look again, and a VM fork that kmsg reports is raised at once instead of being left
+ * to a device that no longer counts anything. The counter coming back is a new baseline.
+ */
+TEST(test_vmclock_withdrawn_counter_hands_vm_forks_back_to_kmsg)
+{
+	const struct snapsafe_page *p = td_map_page(&t);
+	uint32_t gen, epoch = p->epoch;
+	struct protocol_status st;
+
+	wait_live(SNAPSAFE_NOTIFIER_VMCLOCK, true);
+	vmclock_set_flags(0);
+	st = wait_live(SNAPSAFE_NOTIFIER_VMCLOCK, false);
+	assert_ne(p->epoch, epoch);
+	assert_eq(SNAPSAFE_EPOCH_ID(p->epoch), SNAPSAFE_NOTIFIER_VMCLOCK);
+	assert_eq(p->live_notifiers & (1ull << SNAPSAFE_NOTIFIER_VMCLOCK), 0);
+	gen = st.generation;
+
+	kmsg_vmfork();
+	td_wait_generation(&t, gen + 1);
+	st = td_status(&t);
+	assert_eq(st.generation, gen + 1);
+	assert_eq(st.epoch_notifier, SNAPSAFE_NOTIFIER_VMFORK_KMSG);
+
+	/* Back, with another host's counter: live again, nothing raised for it. */
+	vmclock_begin();
+	__atomic_store_n(vc64(VC_GEN), *vc64(VC_GEN) + 1000, __ATOMIC_RELAXED);
+	__atomic_store_n(vc64(VC_FLAGS), 1ull << 8, __ATOMIC_RELAXED);
+	vmclock_end();
+	st = wait_live(SNAPSAFE_NOTIFIER_VMCLOCK, true);
+	assert_eq(st.generation, gen + 1);
+	munmap((void *)p, SNAPSAFE_PAGE_SIZE);
+}
+
+/*
+ * kmsg reports a VM fork that a live VMClock is expected to count; a device that does
+ * not (its counter never moves) must not make the daemon miss the clone: after the
+ * deferral the fork is raised by kmsg itself. One that does count it raises once.
+ */
+TEST(test_vm_fork_the_device_does_not_count_is_raised_after_the_deferral)
+{
+	unsigned waiting = td_log_count(&t, "waiting up to");
+	uint32_t gen;
+	struct protocol_status st;
+
+	wait_live(SNAPSAFE_NOTIFIER_VMCLOCK, true);
+	gen = td_status(&t).generation;
+	kmsg_vmfork();
+	td_wait_generation(&t, gen + 1);
+	st = td_status(&t);
+	assert_eq(st.generation, gen + 1);
+	assert_eq(st.epoch_notifier, SNAPSAFE_NOTIFIER_VMFORK_KMSG);
+	/* It was deferred first, then raised by kmsg. */
+	assert_true(td_log_count(&t, "waiting up to") > waiting);
+	assert_true(td_log_count(&t, "did not count the VM fork") >= 1);
+}
+
+TEST(test_vm_fork_the_device_counts_raises_once)
+{
+	unsigned waiting = td_log_count(&t, "waiting up to");
+	unsigned counted = td_log_count(&t, "already counted by the vmclock notifier");
+	unsigned missed = td_log_count(&t, "did not count the VM fork");
+	uint32_t gen = td_status(&t).generation;
+	struct protocol_status st;
+
+	/* The record first, then the device: the device's raise is the one. */
+	kmsg_vmfork();
+	td_wait_log(&t, "waiting up to", waiting);
+	vmclock_set(*vc64(VC_GEN) + 1);
+	td_wait_generation(&t, gen + 1);
+	assert_eq(td_status(&t).epoch_notifier, SNAPSAFE_NOTIFIER_VMCLOCK);
+	/* The device first, then the record: already counted. */
+	vmclock_set(*vc64(VC_GEN) + 1);
+	td_wait_generation(&t, gen + 2);
+	kmsg_vmfork();
+	td_wait_log(&t, "already counted by the vmclock notifier", counted);
+	/* Past the deferral: nothing more was raised for either fork. */
+	td_sleep_ms(CORE_VM_FORK_DEFER_MS + 500);
+	st = td_status(&t);
+	assert_eq(st.generation, gen + 2);
+	assert_eq(td_log_count(&t, "did not count the VM fork"), missed);
 }
 
 static uint32_t compat_value(void)
@@ -429,6 +553,9 @@ int main(int argc, char **argv)
 	RUN(test_vmclock_odd_seq_count_is_not_a_new_generation);
 	RUN(test_vmclock_value_read_while_seq_count_changes_is_never_taken);
 	RUN(test_vmclock_change_while_down_raises_on_restart);
+	RUN(test_vm_fork_the_device_does_not_count_is_raised_after_the_deferral);
+	RUN(test_vm_fork_the_device_counts_raises_once);
+	RUN(test_vmclock_withdrawn_counter_hands_vm_forks_back_to_kmsg);
 	RUN(test_compat_file_is_0644_and_holds_the_generation);
 	RUN(test_compat_file_tracks_the_generation_in_place);
 	RUN(test_compat_file_ignores_epoch_only_events);
