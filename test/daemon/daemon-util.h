@@ -52,6 +52,7 @@ struct td {
 	char log[320];
 	bool uevent_auto;	/* leave the uevent notifier at its default, not --no-uevent */
 	unsigned nofile;	/* non-zero: the daemon's RLIMIT_NOFILE, soft and hard */
+	const char *const *wrapper;	/* NULL, or a command (and options) to run it under */
 	pid_t pid;
 };
 
@@ -148,6 +149,8 @@ static inline pid_t td_exec(const struct td *t, const char *const *extra)
 	size_t n = 0;
 	pid_t pid;
 
+	for (const char *const *w = t->wrapper; w && *w && n < 16; w++)
+		argv[n++] = *w;
 	argv[n++] = t->binary;
 	argv[n++] = "--runtime-dir";
 	argv[n++] = t->rt;
@@ -187,7 +190,7 @@ static inline pid_t td_exec(const struct td *t, const char *const *extra)
 			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 				_exit(126);
 		}
-		execv(t->binary, (char **)argv);
+		execvp(argv[0], (char **)argv);
 		_exit(127);
 	}
 	return pid;

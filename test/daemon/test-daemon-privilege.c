@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Who may trigger, quiesce and resume: root, a process with CAP_CHECKPOINT_RESTORE in its
- * effective set, or a member of --control-group; everyone else gets EACCES (snapsafectl
- * exit code 4), whatever it writes on the socket. The rights are the ones of the process
- * that connected (SO_PEERCRED) as the kernel reports them: a process that connects as
- * nobody and then execs a setuid-root program holding the socket must not borrow that
- * program's privileges, and capabilities held in a user namespace of one's own (unshare
- * -r) do not count. Runs programs as uid 65534 through setpriv(1) and fork+setresuid, so
+ * Who may trigger, quiesce and resume: root, a process with CAP_CHECKPOINT_RESTORE
+ * effective and ambient, or a member of --control-group; everyone else gets EACCES
+ * (snapsafectl exit code 4), whatever it writes on the socket. The rights are the ones of
+ * the process that connected (SO_PEERCRED) as the kernel reports them, and it must have
+ * written the request itself: a process that connects as nobody and then execs a
+ * setuid-root program, or a program with a file capability, holding the socket must not
+ * borrow that program's privileges; a request root's connection carries from a child
+ * that dropped to nobody is nobody's; capabilities held in a user namespace of one's own
+ * (unshare -r) do not count; and all this works under the unit's capability bounding set. Runs programs as uid 65534 through setpriv(1) and fork+setresuid, so
  * it needs root.
  * Usage: test-daemon-privilege SNAPSAFED SNAPSAFECTL
  */
 #include <grp.h>
 #include <limits.h>
+#include <linux/capability.h>
+#include <sys/xattr.h>
 
 #include <snapsafe/snapsafe.h>
 
@@ -349,6 +353,163 @@ TEST(test_setuid_exec_after_connect_does_not_lend_privilege)
 	tconn_close(&w);
 }
 
+
+/* Give @path the file capability cap_checkpoint_restore+ep (what `setcap` writes). */
+static bool set_file_capability(const char *path)
+{
+	struct vfs_cap_data cap = {
+		.magic_etc = VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE,
+	};
+
+	cap.data[CAP_CHECKPOINT_RESTORE / 32].permitted = 1u << (CAP_CHECKPOINT_RESTORE % 32);
+	return setxattr(path, "security.capability", &cap, sizeof(cap), 0) == 0;
+}
+
+/* Does /proc/@pid/status show CAP_CHECKPOINT_RESTORE in CapEff? */
+static bool proc_has_checkpoint_restore(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long caps = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+			break;
+	fclose(f);
+	return (caps >> CAP_CHECKPOINT_RESTORE) & 1;
+}
+
+/*
+ * Nobody connects, queues "TRIGGER" behind a WAIT that cannot finish yet, then execs a
+ * program that carries cap_checkpoint_restore as a file capability (criu installed with
+ * setcap, say). When the daemon reads the TRIGGER, /proc shows that process, same uid,
+ * with the capability in CapEff: the request must still be refused, because the process
+ * that wrote it did not have it. (A file capability is never ambient; one granted by a
+ * service manager is.)
+ */
+TEST(test_file_capability_exec_after_connect_does_not_lend_privilege)
+{
+	char prog[400], cmd[1000], line[256];
+	struct tconn w, c = { .fd = -1 };
+	int sp[2], status;
+	uint64_t deadline;
+	uint32_t gen;
+	pid_t pid;
+
+	snprintf(prog, sizeof(prog), "%s/fcap-sleep", t.dir);
+	snprintf(cmd, sizeof(cmd), "cp /bin/sleep %s && chmod 0755 %s", prog, prog);
+	assert_eq(system(cmd), 0);
+	if (!set_file_capability(prog)) {
+		fprintf(stderr, "skipped: cannot set a file capability here: %s\n", strerror(errno));
+		return;
+	}
+	tconn_open_foreign(&w, &t);
+	tconn_u64(&w, "WATCH");
+	gen = (uint32_t)td_u64(&t, "TRIGGER");
+
+	assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct tconn n;
+
+		drop_to_nobody(NOBODY);
+		tconn_open(&n, &t);
+		tconn_send_raw(&n, "WAIT 0\nTRIGGER\n", 15);
+		send_fd(sp[1], n.fd);
+		fcntl(n.fd, F_SETFD, 0);	/* the program inherits the socket */
+		dup2(open("/dev/null", O_RDWR | O_CLOEXEC), STDOUT_FILENO);
+		dup2(STDOUT_FILENO, STDERR_FILENO);
+		execl(prog, prog, "60", (char *)NULL);
+		_exit(127);
+	}
+	close(sp[1]);
+	c.fd = recv_fd(sp[0]);
+	close(sp[0]);
+	deadline = td_now_ms() + TD_WAIT_MS;
+	while (!proc_runs(pid, prog)) {
+		if (td_now_ms() > deadline || waitpid(pid, &status, WNOHANG) == pid)
+			test_fail("the file-capability program did not start");
+		td_sleep_ms(5);
+	}
+	if (!proc_has_checkpoint_restore(pid)) {
+		fprintf(stderr, "skipped: the exec did not grant the file capability (nosuid?)\n");
+	} else {
+		snprintf(line, sizeof(line), "ACK %u", gen);
+		tconn_u64(&w, line);
+		tconn_reply(&c, line, sizeof(line));
+		assert_eq(strcmp(line, "OK 0"), 0);
+		tconn_reply(&c, line, sizeof(line));
+		if (strcmp(line, "ERR EACCES permission denied") != 0)
+			test_fail("TRIGGER written by nobody, read while a file-capability program "
+				  "holds the socket: got '%s'", line);
+		assert_eq(td_status(&t).generation, gen);
+	}
+	kill(pid, SIGKILL);
+	assert_eq(waitpid(pid, &status, 0), pid);
+	tconn_close(&c);
+	tconn_close(&w);
+}
+
+/*
+ * Root connects, then hands the connection to a child that drops to nobody: the rights
+ * are those of the process that writes the request (SCM_CREDENTIALS), and a request that
+ * root's connection carries from nobody is nobody's.
+ */
+TEST(test_request_written_by_another_process_is_not_the_peers)
+{
+	uint32_t gen = td_status(&t).generation;
+	struct tconn c;
+	int status;
+	pid_t pid;
+
+	tconn_open(&c, &t);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char line[256];
+
+		drop_to_nobody(NOBODY);
+		tconn_request(&c, "TRIGGER", line, sizeof(line));
+		_exit(strcmp(line, "ERR EACCES permission denied") == 0 ? 0 : 1);
+	}
+	assert_eq(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_eq(td_status(&t).generation, gen);
+	/* The same connection, written by root that connected: allowed. */
+	assert_eq(tconn_u64(&c, "TRIGGER"), gen + 1);
+	tconn_close(&c);
+}
+
+/*
+ * The shipped unit bounds the daemon's capabilities (CapabilityBoundingSet=CAP_SYSLOG
+ * CAP_NET_ADMIN): no CAP_SYS_PTRACE, so /proc/PID/ns of another user is out of reach.
+ * The namespace check must still let a CAP_CHECKPOINT_RESTORE peer in.
+ */
+TEST(test_capability_path_works_under_the_units_bounding_set)
+{
+	static const char *const bounded[] = {
+		"setpriv", "--bounding-set=-all,+syslog,+net_admin", "--inh-caps=-all", NULL,
+	};
+	uint32_t gen;
+	struct td b;
+	char out[256];
+
+	td_init(&b, t.binary);
+	b.wrapper = bounded;
+	td_start_argv(&b, NULL);
+	gen = td_status(&b).generation;
+	assert_eq(ctl_as(&b, as_nobody_with_cap, "trigger", out, sizeof(out)), 0);
+	assert_eq(td_status(&b).generation, gen + 1);
+	assert_eq(ctl_as(&b, as_nobody, "trigger", out, sizeof(out)), EXIT_REFUSED);
+	assert_eq(td_status(&b).generation, gen + 1);
+	td_cleanup(&b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3)
@@ -364,5 +525,8 @@ int main(int argc, char **argv)
 	RUN(test_capabilities_in_a_user_namespace_of_its_own_are_refused);
 	RUN(test_control_group_members_may_trigger);
 	RUN(test_setuid_exec_after_connect_does_not_lend_privilege);
+	RUN(test_file_capability_exec_after_connect_does_not_lend_privilege);
+	RUN(test_request_written_by_another_process_is_not_the_peers);
+	RUN(test_capability_path_works_under_the_units_bounding_set);
 	return td_finish(&t);
 }
