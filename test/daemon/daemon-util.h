@@ -499,6 +499,14 @@ static inline void tconn_request(struct tconn *c, const char *req, char *out, si
 			test_fail("%s: got '%s', expected '%s...'", (req), _b, (want)); \
 	} while (0)
 
+/* tconn_expect_one() - on a fresh connection, send @req and require exactly @want. */
+#define tconn_expect_one(t, req, want) do {					\
+		struct tconn _c;						\
+		tconn_open(&_c, (t));						\
+		tconn_expect(&_c, (req), (want));				\
+		tconn_close(&_c);						\
+	} while (0)
+
 /* tconn_u64_reply() - the next reply, which must be "OK <n>"; returns n. */
 static inline uint64_t tconn_u64_reply(struct tconn *c)
 {

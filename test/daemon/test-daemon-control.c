@@ -229,6 +229,61 @@ TEST(test_trigger_min_gen)
 	assert_eq(td_status(&t).epoch_notifier, SNAPSAFE_NOTIFIER_CONTROL);
 }
 
+/*
+ * A control request may not jump the generation into the last 2^20 values: the rest of
+ * the boot's VM clones need them. The refused request changes nothing; the largest jump
+ * allowed still works.
+ */
+TEST(test_trigger_min_gen_keeps_the_headroom)
+{
+	const struct snapsafe_page *p = td_map_page(&t);
+	uint32_t gen = td_status(&t).generation, epoch = p->epoch;
+	char want[32];
+
+	tconn_expect_one(&t, "TRIGGER 4294967295",
+			 "ERR ERANGE min-gen leaves fewer than 1048576 generations");
+	tconn_expect_one(&t, "TRIGGER 4293918720",
+			 "ERR ERANGE min-gen leaves fewer than 1048576 generations");
+	assert_eq(td_status(&t).generation, gen);
+	assert_eq(p->generation, gen);
+	assert_eq(p->epoch, epoch);
+	snprintf(want, sizeof(want), "TRIGGER %u", 4293918719u);
+	assert_eq(td_u64(&t, want), 4293918719u);
+	munmap((void *)p, SNAPSAFE_PAGE_SIZE);
+}
+
+/*
+ * RESUME is all or nothing: at the maximum generation it cannot raise, so it must not
+ * end the quiesce either (libraries would serve from state a clone may share).
+ */
+TEST(test_resume_at_the_maximum_stays_quiesced)
+{
+	const struct snapsafe_page *p;
+	struct td m;
+
+	td_init(&m, t.binary);
+	td_write_state(&m, "generation=4294967295\n");
+	td_start_argv(&m, NULL);
+	p = td_map_page(&m);
+	assert_eq(td_u64(&m, "QUIESCE"), UINT32_MAX);
+	{
+		struct tconn c;
+		char line[256];
+
+		tconn_open(&c, &m);
+		tconn_request(&c, "RESUME", line, sizeof(line));
+		assert_eq(td_status(&m).quiesced, 1);
+		if (strcmp(line, "ERR EOVERFLOW generation at its maximum: still quiesced") != 0)
+			test_fail("RESUME at the maximum: got '%s'", line);
+		tconn_close(&c);
+	}
+	assert_true(p->flags & SNAPSAFE_PAGE_QUIESCED);
+	assert_eq(p->generation, UINT32_MAX);
+	munmap((void *)p, SNAPSAFE_PAGE_SIZE);
+	td_stop_signal(&m, SIGTERM);
+	td_cleanup(&m);
+}
+
 TEST(test_page_and_compat_follow)
 {
 	const struct snapsafe_page *p = td_map_page(&t);
@@ -306,8 +361,11 @@ int main(int argc, char **argv)
 	RUN(test_wait_timeout_then_ok_after_ack);
 	RUN(test_wait_edeadlk_for_outdated_caller);
 	RUN(test_trigger_min_gen);
+	RUN(test_resume_at_the_maximum_stays_quiesced);
 	RUN(test_page_and_compat_follow);
 	RUN(test_quiesce_resume);
 	RUN(test_hello);
+	/* Last: it takes the generation close to the maximum. */
+	RUN(test_trigger_min_gen_keeps_the_headroom);
 	return td_finish(&t);
 }
