@@ -76,9 +76,11 @@ const struct core_values *core_values(const struct core *c)
 /*
  * Hand @changes to every sink in order. A sink that fails keeps them pending (the state
  * file on a full disk) and gets them again with the next publication or core_flush().
- * Return: the first sink's error (the state file's, which start-up must not ignore).
+ * At run time the others get the change anyway: clients must reseed even when it cannot
+ * be persisted. With @all_or_nothing (start-up) a failing state file stops the rest.
+ * Return: the state file's error (the first sink's).
  */
-static int publish(struct core *c, unsigned changes)
+static int publish_changes(struct core *c, unsigned changes, bool all_or_nothing)
 {
 	int first = 0;
 
@@ -93,13 +95,24 @@ static int publish(struct core *c, unsigned changes)
 			continue;
 		r = s->ops->publish(s->ctx, &c->v, s->pending);
 		if (r < 0) {
-			if (i == 0 && !first)
+			if (i == 0) {
 				first = r;
+				if (all_or_nothing) {
+					for (unsigned j = 1; j < c->n_sinks; j++)
+						c->sinks[j].pending |= changes;
+					return r;
+				}
+			}
 			continue;
 		}
 		s->pending = 0;
 	}
 	return first;
+}
+
+static int publish(struct core *c, unsigned changes)
+{
+	return publish_changes(c, changes, false);
 }
 
 void core_restore(struct core *c, const struct core_values *saved)
@@ -136,7 +149,7 @@ int core_take_over(struct core *c)
 	c->v.running = false;
 	c->v.live = 0;
 	bump_epoch(c, SNAPSAFE_NOTIFIER_NONE);
-	return publish(c, CORE_CHANGE_ALL);
+	return publish_changes(c, CORE_CHANGE_ALL, true);
 }
 
 void core_missed(struct core *c, unsigned id, uint32_t min_gen)
@@ -168,8 +181,11 @@ void core_set_position(struct core *c, unsigned id, uint64_t value)
 	c->sinks[0].pending |= CORE_CHANGE_POSITIONS;
 }
 
-/* The raise itself, without the control plane's range rule. */
-static int raise_generation(struct core *c, unsigned id, uint32_t min_gen)
+/*
+ * A new generation in the values (or, at UINT32_MAX, a new epoch only); nothing is
+ * published yet. Return: 0 or -EOVERFLOW.
+ */
+static int apply_raise(struct core *c, unsigned id, uint32_t min_gen)
 {
 	uint32_t gen;
 
@@ -178,9 +194,9 @@ static int raise_generation(struct core *c, unsigned id, uint32_t min_gen)
 		 * Nothing can tell watchers any more, but the event may still have duplicated
 		 * memory: a new epoch at least makes every RNG reseed.
 		 */
-		log_error("Generation is at its maximum, cannot raise (%s): new epoch only",
-			  protocol_notifier_name(id));
-		core_new_epoch(c, id);
+		log_error("Generation is at its maximum, cannot raise (%s): new epoch only "
+			  "(see snapsafed(8), RECOVERY)", protocol_notifier_name(id));
+		bump_epoch(c, id);
 		return -EOVERFLOW;
 	}
 	gen = c->v.generation + 1;
@@ -193,9 +209,17 @@ static int raise_generation(struct core *c, unsigned id, uint32_t min_gen)
 		c->last_device_raise_ms = now_monotonic_ms();
 	/* Any raise after a reported VM fork tells everyone what that fork needs to. */
 	c->vm_fork_pending = false;
-	publish(c, CORE_CHANGE_GENERATION | CORE_CHANGE_EPOCH);
 	log_info("Generation %u (raised by %s)", gen, protocol_notifier_name(id));
 	return 0;
+}
+
+/* The raise itself, without the control plane's range rule, published. */
+static int raise_generation(struct core *c, unsigned id, uint32_t min_gen)
+{
+	int r = apply_raise(c, id, min_gen);
+
+	publish(c, r < 0 ? CORE_CHANGE_EPOCH : CORE_CHANGE_GENERATION | CORE_CHANGE_EPOCH);
+	return r;
 }
 
 int core_raise(struct core *c, unsigned id, uint32_t min_gen)
@@ -294,20 +318,18 @@ int core_start(struct core *c)
 
 	c->started = true;
 	c->v.running = true;
-	if (c->missed) {
-		r = raise_generation(c, SNAPSAFE_NOTIFIER_STARTUP, c->missed_min_gen);
-		c->missed = false;
-		/* At UINT32_MAX the epoch still changed; the start goes on. */
-		if (r == -EOVERFLOW)
-			r = 0;
-	} else {
+	/* At UINT32_MAX the epoch still changes; the start goes on. */
+	if (c->missed)
+		(void)apply_raise(c, SNAPSAFE_NOTIFIER_STARTUP, c->missed_min_gen);
+	else
 		bump_epoch(c, SNAPSAFE_NOTIFIER_NONE);
-		r = 0;
-	}
+	c->missed = false;
 	/* Everything (RUNNING, the live set) in one publication; the state file must take it. */
-	r = publish(c, CORE_CHANGE_ALL);
-	if (r < 0)
+	r = publish_changes(c, CORE_CHANGE_ALL, true);
+	if (r < 0) {
 		c->v.running = false;
+		c->started = false;
+	}
 	return r;
 }
 

@@ -44,6 +44,9 @@ int runtime_dir_prepare(const char *dir)
 	if (!S_ISDIR(st.st_mode))
 		return log_error_errno(ENOTDIR, "Refusing runtime directory %s: not a directory",
 				       dir);
+	if (!(st.st_mode & S_IXOTH))
+		log_warning("The runtime directory %s is mode %04o: other users' processes cannot "
+			    "reach the page or the socket", dir, (unsigned)(st.st_mode & 07777));
 	return check_owner_mode(&st, dir, "runtime directory");
 }
 
