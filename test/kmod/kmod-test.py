@@ -263,7 +263,7 @@ def clone_checks(s, c, watchers, kgen0, gen0, before, res):
     gen = vs.wait_rise(c, gen0 + 1)
     check(gen > gen0, '%s: snapsafed rose %d -> %d' % (c.name, gen0, gen))
     out = wait_until('only the two watchers to be outdated', lambda: module_gen(c),
-                     lambda v: v[1] == N_WATCHERS, timeout=10)
+                     lambda v: v[1] == N_WATCHERS)
     check(out == (kgen, N_WATCHERS), '%s: GET_OUTDATED_WATCHERS counts exactly the %d watchers '
           '(not snapsafed, which acknowledged, nor the libraries\' mappings)' % (c.name,
                                                                                  N_WATCHERS))
@@ -273,7 +273,7 @@ def clone_checks(s, c, watchers, kgen0, gen0, before, res):
     c.run('%s wait-watchers 0 >/dev/ttyS0 2>&1 &' % ST)
     c.wait_console(r'^KWAIT ready', since=since)
     for i, (go, pid) in enumerate(watchers):
-        time.sleep(0.2)
+        vs.let_run(c, 10)       # 200 ms of the guest's time in which a wrong return would show
         check(not console_lines(c, r'^KWAIT ret=', since) and module_gen(c)[1] ==
               N_WATCHERS - i, '%s: WAIT_WATCHERS blocks while %d watcher(s) are outdated' % (
                   c.name, N_WATCHERS - i))
@@ -292,7 +292,7 @@ def clone_checks(s, c, watchers, kgen0, gen0, before, res):
     bridged = [d for d in post if d['gen'] == gen0]
     in_window = [d for d in ds if d['kgen'] == kgen0]
     seen = [e for e in events(c, 'SEEN') if e['gen'] == gen]
-    rise = [e for e in events(c, 'RISE') if e['gen'] > gen0]
+    rise = vs.wait_events(c, 'RISE', lambda e: e['gen'] > gen0)
     check(rise and seen, '%s: the client saw snapsafed\'s rise (futex) and its watcher read it'
           % c.name)
     raises = vs.daemon_raises(c, gen0)
@@ -419,7 +419,7 @@ def phase_clones(s, g, kernel, initrd):
     firsts = {}
     for c in same:
         wait_draws(c, 10)
-        time.sleep(0.5)
+        vs.let_run(c, 25)       # 500 ms of the guest's time for a wrong raise to show
         check(module_gen(c) == (kgen0, 0), '%s: same GUID, the module stays at %d' % (
             c.name, kgen0))
         check(status(c)['generation'] == gen0, '%s: same GUID, snapsafed stays at %d' % (

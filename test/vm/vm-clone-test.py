@@ -10,7 +10,8 @@ Boots a Debian guest kernel under QEMU with snapsafed (vmfork-kmsg notifier) and
                     all drawn before the snapshot. Two clones with the original GUID (negative
                     control): no rise, and their first draws after the resume are identical.
   control scenario  `snapsafectl quiesce` before the snapshot (the engine stops serving); in each
-                    clone the host sends `snapsafectl resume` through the agent's serial port,
+                    clone the VM fork is counted and the engine still does not serve; then the
+                    host sends `snapsafectl resume` through the agent's serial port,
                     `wait-watchers` returns, and the draws after the resume differ.
 
 Per clone it measures the window from the resume to the rise and to the watcher seeing it.
@@ -70,7 +71,9 @@ def scenario_vmfork(s, kernel, initrd):
     for c in new:
         gen = vs.wait_rise(c, gen0 + 1)
         check(gen > gen0, '%s: the generation rose %d -> %d' % (c.name, gen0, gen))
-        rise = [e for e in events(c, 'RISE') if e['gen'] == gen]
+        # The watcher thread printed SEEN before ACKED; the futex thread prints RISE on its
+        # own schedule, so wait for it.
+        rise = vs.wait_events(c, 'RISE', lambda e, gen=gen: e['gen'] == gen)
         seen = [e for e in events(c, 'SEEN') if e['gen'] == gen]
         check(rise and seen, '%s: the client saw the rise (futex) and the watcher read it'
               % c.name)
@@ -79,7 +82,7 @@ def scenario_vmfork(s, kernel, initrd):
         check(st['generation'] == gen and st['outdated'] == 0,
               '%s: status generation %d, outdated %d' % (c.name, st['generation'],
                                                          st['outdated']))
-        c.run(CTL + ' wait-watchers --timeout 10000')
+        c.run(CTL + ' wait-watchers --timeout 60000', timeout=90)
         _, kmsg = c.run('dmesg | grep "virtual machine fork"', check=False)
         post = [d for d in draws(c) if d['gen'] == gen] + seen
         in_window = [d for d in draws(c) if d['gen'] == gen0]
@@ -149,15 +152,23 @@ def scenario_control(s, kernel, initrd):
                               [('ctl1', str(uuid.uuid4())), ('ctl2', str(uuid.uuid4()))])
     after = {}
     for c in clones:
+        # The new GUID is a VM fork, which the vmfork-kmsg notifier counts on its own. Let it
+        # be counted first, so that the resume's raise is the last one whatever the timing.
+        gen1 = vs.wait_rise(c, gen0 + 1)
+        forked = wait_draws(c, 3, lambda d, gen1=gen1: d['gen'] == gen1)
+        check(all(d['engine'] == 0 for d in forked), '%s: the VM fork raised %d -> %d and the '
+              'engine still does not serve: only resume ends a quiesce' % (c.name, gen0, gen1))
         # The control plane's resume, sent through the agent's serial port (ttyS1).
         _, out = c.run(CTL + ' resume --json')
         st = status(c)
-        check(st['quiesced'] is False and st['generation'] > gen0,
+        check(st['quiesced'] is False and st['generation'] > gen1,
               '%s: after resume: quiesced %s, generation %d > %d' % (
-                  c.name, st['quiesced'], st['generation'], gen0))
+                  c.name, st['quiesced'], st['generation'], gen1))
         gen = st['generation']
-        c.run(CTL + ' wait-watchers --timeout 10000')
-        check(any(e['gen'] == gen and e['rc'] == 0 for e in events(c, 'ACKED')),
+        c.run(CTL + ' wait-watchers --timeout 60000', timeout=90)
+        # The client prints ACKED after the daemon has taken its ack, which is what let
+        # wait-watchers return: the line may still be on its way.
+        check(vs.wait_rise(c, gen) == gen,
               '%s: wait-watchers returned and the client acked generation %d' % (c.name, gen))
         post = wait_draws(c, 10, lambda d, gen=gen: d['gen'] == gen and d['engine'] == 1)
         after[c.name] = {d['bytes'] for d in post}

@@ -9,6 +9,7 @@ with a chosen vmgenid GUID. It does not know about snapsafe: vmscenario.py does,
 scenario scripts (test/vm/vm-clone-test.py, test/kmod/kmod-test.py) use both.
 """
 
+import fcntl
 import json
 import os
 import queue
@@ -66,13 +67,68 @@ def skip_or_fail(reason):
 # ---- host tools and the kernel cache ----------------------------------------------------------
 
 def cache_dir():
-    """$SNAPSAFE_VM_CACHE, else $XDG_CACHE_HOME/snapsafe/vm, else ~/.cache/snapsafe/vm."""
+    """$SNAPSAFE_VM_CACHE, else $XDG_CACHE_HOME/snapsafe/vm, else ~/.cache/snapsafe/vm; created
+    when missing."""
     d = os.environ.get('SNAPSAFE_VM_CACHE')
     if not d:
         base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
         d = os.path.join(base, 'snapsafe', 'vm')
-    os.makedirs(d, exist_ok=True)
+    try:
+        os.makedirs(d, exist_ok=True)
+    except OSError as e:
+        raise VmError('cannot create the guest kernel cache %s (set SNAPSAFE_VM_CACHE to a '
+                      'writable directory): %s' % (d, e))
     return d
+
+
+class FileLock:
+    """An exclusive flock(2) on path, created when missing; released on exit or when the
+    process dies, so a killed run never leaves a lock behind. Waits at most timeout s."""
+
+    def __init__(self, path, what, timeout=900):
+        self.path, self.what, self.timeout = path, what, timeout
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        deadline = time.monotonic() + self.timeout
+        said = False
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                pass
+            if not said:
+                log('waiting for %s (another run holds %s)' % (self.what, self.path))
+                said = True
+            if time.monotonic() > deadline:
+                os.close(self.fd)
+                raise VmError('%s: %s still locked after %d s' % (self.what, self.path,
+                                                                  self.timeout))
+            time.sleep(0.2)
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+def apt_lock():
+    """The lock tools/deps and test/kmod/kheaders.sh take around apt-get: one apt at a time."""
+    return FileLock(os.path.join(os.environ.get('TMPDIR', '/tmp'), 'snapsafe-apt.lock'),
+                    'apt', timeout=1800)
+
+
+def apt_update():
+    """apt-get update (root only), for package lists that are missing or stale; returns
+    whether it ran and succeeded."""
+    if os.geteuid() != 0:
+        return False
+    log('apt-get update (the package lists do not name or no longer serve a package)')
+    with apt_lock():
+        r = subprocess.run(['apt-get', 'update', '-qq', '-o', 'Acquire::Retries=3'],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        log('apt-get update failed:\n' + r.stdout)
+    return r.returncode == 0
 
 
 def source_root():
@@ -123,20 +179,56 @@ class Kernel:
         return 'Kernel(%s, %s)' % (self.name, self.release)
 
 
-def _apt_image_package(meta):
-    """The versioned image package that the meta package depends on, or None."""
+def _apt_image_package(meta, update=True):
+    """The versioned image package that the meta package depends on, or None (after an
+    apt-get update when update is true and we are root)."""
     for attempt in range(2):
         r = subprocess.run(['apt-cache', 'depends', '--important', meta],
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         m = re.search(r'Depends:\s*(linux-image-\S+)', r.stdout or '')
         if m:
             return m.group(1)
-        if attempt == 0 and os.geteuid() == 0:
-            # The same lock as tools/deps: the two kernels' tests run in parallel.
-            lock = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'snapsafe-apt.lock')
-            subprocess.run(['flock', lock, 'apt-get', 'update', '-qq'],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if attempt > 0 or not update or not apt_update():
+            break
     return None
+
+
+def _cached_kernel(kdir, name, meta):
+    """The newest unpacked image package in kdir for kernel name, or None."""
+    cached = sorted(d for d in os.listdir(kdir)
+                    if d.startswith('linux-image-') and not d.endswith('-full') and
+                    meta.endswith('cloud-amd64') == d.endswith('cloud-amd64') and
+                    ('-6.12' in d) == (name == '6.12') and
+                    os.path.isdir(os.path.join(kdir, d, 'boot')))
+    return cached[-1] if cached else None
+
+
+def _download_deb(pkg, tmp):
+    """apt-get download pkg into tmp; returns the .deb's path. apt checks the file against the
+    hash its package lists give, and retries a broken transfer."""
+    cmd = ['apt-get', 'download', '-q', '-o', 'Acquire::Retries=3']
+    if os.geteuid() == 0:
+        cmd += ['-o', 'APT::Sandbox::User=root']    # tmp is not the _apt user's to write
+    r = subprocess.run(cmd + [pkg], cwd=tmp,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    debs = [f for f in os.listdir(tmp) if f.endswith('.deb')]
+    if r.returncode != 0 or len(debs) != 1:
+        raise VmError('apt-get download %s failed (are apt\'s package lists current? as root: '
+                      'apt-get update):\n%s' % (pkg, r.stdout))
+    return os.path.join(tmp, debs[0])
+
+
+def _unpack(deb, root, full):
+    """The package's ./boot (everything with full) into root, which must not exist yet."""
+    os.mkdir(root)
+    if full:
+        subprocess.run(['dpkg', '-x', deb, root], check=True)
+        return
+    tar = subprocess.Popen(['dpkg-deb', '--fsys-tarfile', deb], stdout=subprocess.PIPE)
+    untar = subprocess.run(['tar', '-x', '-C', root, './boot'], stdin=tar.stdout)
+    tar.stdout.close()
+    if tar.wait() != 0 or untar.returncode != 0:
+        raise VmError('dpkg-deb or tar failed on %s' % deb)
 
 
 def fetch_kernel(name, full=False):
@@ -144,48 +236,57 @@ def fetch_kernel(name, full=False):
 
     apt-get download + dpkg-deb (nothing is installed on the host). Only ./boot is unpacked
     unless full=True (then the modules too, like dpkg -x). When apt cannot say which package
-    is current (offline), the newest cached one is used."""
+    is current (offline), the newest cached one is used.
+
+    The cache holds only complete kernels: a package is downloaded and unpacked in a temporary
+    folder of the cache and renamed into place once whole, under a lock per package, so that
+    runs in parallel (both suites boot both kernels) download it once and an interrupted
+    download leaves only a temporary folder, which the next fetch removes. When the package
+    lists name a package that the mirror no longer serves, they are updated once (as root)."""
     spec = KERNELS[name]
     kdir = os.path.join(cache_dir(), 'kernels')
-    os.makedirs(kdir, exist_ok=True)
-    pkg = _apt_image_package(spec['meta'])
-    if pkg is None:
-        cached = sorted(d for d in os.listdir(kdir)
-                        if d.startswith('linux-image-') and spec['meta'].endswith(
-                            'cloud-amd64') == d.endswith('cloud-amd64') and
-                        ('-6.12' in d) == (name == '6.12'))
-        if not cached:
-            raise VmError('cannot resolve %s with apt and nothing is cached' % spec['meta'])
-        pkg = cached[-1]
-    dest = os.path.join(kdir, pkg + ('-full' if full else ''))
-    if not os.path.isdir(os.path.join(dest, 'boot')):
-        log('fetching %s into %s' % (pkg, kdir))
-        tmp = tempfile.mkdtemp(prefix='.fetch-', dir=kdir)
-        try:
-            os.chmod(tmp, 0o755)
-            r = subprocess.run(['apt-get', 'download', '-q', pkg], cwd=tmp,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            debs = [f for f in os.listdir(tmp) if f.endswith('.deb')]
-            if r.returncode != 0 or not debs:
-                raise VmError('apt-get download %s failed:\n%s' % (pkg, r.stdout))
-            root = os.path.join(tmp, 'root')
-            os.mkdir(root)
-            deb = os.path.join(tmp, debs[0])
-            if full:
-                subprocess.run(['dpkg', '-x', deb, root], check=True)
-            else:
-                tar = subprocess.Popen(['dpkg-deb', '--fsys-tarfile', deb], stdout=subprocess.PIPE)
-                subprocess.run(['tar', '-x', '-C', root, './boot'], stdin=tar.stdout, check=True)
-                if tar.wait() != 0:
-                    raise VmError('dpkg-deb failed on %s' % deb)
+    try:
+        os.makedirs(kdir, exist_ok=True)
+    except OSError as e:
+        raise VmError('cannot create %s: %s' % (kdir, e))
+    for attempt in range(2):
+        pkg = _apt_image_package(spec['meta'], update=attempt == 0)
+        if pkg is None:
+            pkg = _cached_kernel(kdir, name, spec['meta'])
+            if pkg is None:
+                raise VmError('apt does not know %s (no package lists? as root: apt-get update) '
+                              'and no %s kernel is cached in %s' % (spec['meta'], name, kdir))
+            log('apt cannot resolve %s: using the cached %s' % (spec['meta'], pkg))
+        dest = os.path.join(kdir, pkg + ('-full' if full else ''))
+        if os.path.isdir(os.path.join(dest, 'boot')):
+            return Kernel(name, pkg, dest, spec['cpu'])
+        with FileLock(os.path.join(kdir, '.lock-' + pkg), 'the download of ' + pkg):
+            if os.path.isdir(os.path.join(dest, 'boot')):   # another run fetched it meanwhile
+                return Kernel(name, pkg, dest, spec['cpu'])
+            prefix = '.fetch-%s-' % os.path.basename(dest)
+            for old in os.listdir(kdir):    # what an interrupted fetch left; we hold its lock
+                if old.startswith(prefix):
+                    shutil.rmtree(os.path.join(kdir, old), ignore_errors=True)
+            log('fetching %s into %s' % (pkg, kdir))
+            tmp = tempfile.mkdtemp(prefix=prefix, dir=kdir)
             try:
-                os.rename(root, dest)
-            except OSError:
-                if not os.path.isdir(os.path.join(dest, 'boot')):  # not a concurrent fetch
+                os.chmod(tmp, 0o755)
+                try:
+                    deb = _download_deb(pkg, tmp)
+                except VmError:
+                    if attempt == 0 and apt_update():
+                        continue    # stale lists: resolve the package again
                     raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return Kernel(name, pkg, dest, spec['cpu'])
+                root = os.path.join(tmp, 'root')
+                _unpack(deb, root, full)
+                if not any(f.startswith('vmlinuz-') for f in os.listdir(os.path.join(root,
+                                                                                     'boot'))):
+                    raise VmError('%s holds no vmlinuz' % deb)
+                os.rename(root, dest)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return Kernel(name, pkg, dest, spec['cpu'])
+    raise VmError('cannot fetch a %s kernel' % name)
 
 
 # ---- the initramfs ----------------------------------------------------------------------------
@@ -258,7 +359,7 @@ class Qmp:
     """A QMP client on a Unix socket: execute() waits for the reply; events are kept with
     QEMU's own timestamp (host CLOCK_REALTIME, microseconds) and the host's arrival time."""
 
-    def __init__(self, path, timeout=30):
+    def __init__(self, path, timeout=60, alive=lambda: True):
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -267,16 +368,28 @@ class Qmp:
                 break
             except OSError:
                 self.sock.close()
+                if not alive():
+                    raise VmError('QEMU exited before its QMP socket %s appeared' % path)
                 if time.monotonic() > deadline:
-                    raise VmError('QMP socket %s did not appear' % path)
+                    raise VmError('QMP socket %s did not appear in %d s' % (path, timeout))
                 time.sleep(0.02)
         self.replies = queue.Queue()
         self.events = []
         self.cond = threading.Condition()
         self.lock = threading.Lock()
+        # The greeting with a deadline; then the reader thread blocks for as long as QEMU runs.
         self.file = self.sock.makefile('rb')
-        greeting = json.loads(self.file.readline())
-        if 'QMP' not in greeting:
+        self.sock.settimeout(max(1.0, deadline - time.monotonic()))
+        try:
+            raw = self.file.readline()
+        except OSError as e:
+            raise VmError('no QMP greeting on %s: %s' % (path, e))
+        self.sock.settimeout(None)
+        try:
+            greeting = json.loads(raw)
+        except ValueError:
+            greeting = raw
+        if not isinstance(greeting, dict) or 'QMP' not in greeting:
             raise VmError('bad QMP greeting %r' % greeting)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -362,6 +475,7 @@ class Guest:
         self.ctl = None
         self.ctl_lines = queue.Queue()
         self.marks = {}
+        self.agent_ready = False     # the agent's AGENT READY line came (a fresh boot)
         self.run_lock = threading.Lock()
         self.run_seq = 0
         self.resume_host_ns = None
@@ -396,7 +510,8 @@ class Guest:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=self.qemu_log, start_new_session=True)
         threading.Thread(target=self._read_console, daemon=True).start()
-        self.qmp = Qmp(os.path.join(self.sockdir, 'qmp'))
+        self.qmp = Qmp(os.path.join(self.sockdir, 'qmp'),
+                       alive=lambda: self.proc.poll() is None)
         self._connect_ctl()
         return self
 
@@ -414,7 +529,7 @@ class Guest:
 
     def _connect_ctl(self):
         path = os.path.join(self.sockdir, 'ctl')
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -422,13 +537,12 @@ class Guest:
                 break
             except OSError:
                 s.close()
+                if self.proc.poll() is not None:
+                    raise VmError('%s: QEMU exited before the agent socket appeared' % self.name)
                 if time.monotonic() > deadline:
-                    raise VmError('agent socket %s did not appear' % path)
+                    raise VmError('%s: agent socket %s did not appear' % (self.name, path))
                 time.sleep(0.02)
         self.ctl = s
-        # The first bytes the guest receives on the port can be lost (seen: the first 2 or 3
-        # after boot); empty lines are ignored by the agent, so let them be the ones lost.
-        s.sendall(b'\n' * 8)
         threading.Thread(target=self._read_ctl, args=(s.makefile('rb'),), daemon=True).start()
 
     def _read_ctl(self, f):
@@ -443,7 +557,11 @@ class Guest:
             now = time.time_ns()
             line = raw.decode('utf-8', 'replace').rstrip('\r\n')
             m = re.match(r'MARK (\S+) mono=(\d+) real=(\d+)$', line)
-            if m:
+            if line == 'AGENT READY':
+                with self.cond:
+                    self.agent_ready = True
+                    self.cond.notify_all()
+            elif m:
                 with self.cond:
                     self.marks[m.group(1)] = {'mono': int(m.group(2)), 'real': int(m.group(3)),
                                               'host_ns': now}
@@ -479,9 +597,20 @@ class Guest:
         rx = re.compile(pattern)
         return [(t, ln) for t, ln in lines if rx.search(ln)]
 
-    def wait_booted(self, timeout=90):
-        """Wait for the init script's VM-READY line (agent running)."""
+    def wait_booted(self, timeout=120):
+        """Wait for the init script's VM-READY line and for the agent's AGENT READY on its
+        port. The init script starts the agent in the background and goes on, so VM-READY
+        can come before the agent has opened ttyS1: the kernel empties the UART's receive
+        FIFO when the port is opened, and a request sent before that would be lost."""
+        deadline = time.monotonic() + timeout
         self.wait_console(r'^VM-READY', timeout)
+        with self.cond:
+            while not self.agent_ready:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.proc.poll() is not None:
+                    raise VmError('%s: the guest agent did not say AGENT READY (%s)' % (
+                        self.name, 'QEMU exited' if left > 0 else 'timeout %d s' % timeout))
+                self.cond.wait(min(left, 0.5))
 
     # -- the agent on ttyS1 --
 
@@ -575,7 +704,11 @@ class Guest:
         Records resume_host_ns (host CLOCK_REALTIME at cont) and the RESUME event."""
         since = len(self.qmp.events)
         self.send_mark('resume')
-        time.sleep(0.05)    # let QEMU move the request from the socket into the UART
+        # The request must be in the UART before the guest runs. QEMU's main loop moves it
+        # there from the socket: the socket is readable before this QMP command is sent, so
+        # the loop iteration that dispatches the command has seen it readable, and the
+        # 'cont' below, dispatched in a later iteration, comes after the move.
+        self.qmp.execute('query-status')
         self.resume_host_ns = time.time_ns()
         self.qmp.execute('cont')
         _, self.resume_event = self.qmp.wait_event('RESUME', since=since)

@@ -67,12 +67,16 @@ def build_guest_programs(args, extra=None):
     build = os.environ.get('SNAPSAFE_BUILD_ROOT') or os.path.join(src, 'build')
     nested = os.path.join(build, 'vm-guest-static')
     vmlib.log('building the static guest programs in %s' % nested)
-    if not os.path.exists(os.path.join(nested, 'build.ninja')):
-        subprocess.run(['meson', 'setup', nested, src, '-Db_sanitize=none', '-Dbench=disabled',
-                        '-Dfuzzers=false', '-Dtests=true', '-Dsystemd=disabled'],
+    # The scripts of both kernels and both suites run in parallel: one build at a time.
+    os.makedirs(build, exist_ok=True)
+    with vmlib.FileLock(os.path.join(build, '.vm-guest-static.lock'), 'the guest programs'):
+        if not os.path.exists(os.path.join(nested, 'build.ninja')):
+            shutil.rmtree(nested, ignore_errors=True)   # a setup that was interrupted
+            subprocess.run(['meson', 'setup', nested, src, '-Db_sanitize=none',
+                            '-Dbench=disabled', '-Dfuzzers=false', '-Dtests=true',
+                            '-Dsystemd=disabled'], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(['meson', 'compile', '-C', nested] + [t for t, _ in targets.values()],
                        check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(['meson', 'compile', '-C', nested] + [t for t, _ in targets.values()],
-                   check=True, stdout=subprocess.DEVNULL)
     return {k: os.path.join(nested, d, t) for k, (t, d) in targets.items()}
 
 
@@ -127,27 +131,52 @@ def status(guest):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def wait_draws(guest, n, pred=lambda d: True, timeout=60):
+def _wait_lines(guest, what, get, timeout):
+    """Wait until get() (a list read from the guest's console) is not empty; returns it.
+    Woken by each new console line; fails after timeout s, or at once when QEMU exits."""
     deadline = time.monotonic() + timeout
     while True:
-        got = [d for d in draws(guest) if pred(d)]
-        if len(got) >= n:
+        with guest.cond:
+            seen = len(guest.console)
+        got = get()
+        if got:
             return got
-        if time.monotonic() > deadline:
-            raise VmError('%s: fewer than %d matching draws in %d s' % (guest.name, n, timeout))
-        time.sleep(0.1)
+        left = deadline - time.monotonic()
+        if left <= 0 or guest.proc.poll() is not None:
+            raise VmError('%s: %s (%s)' % (guest.name, what, 'QEMU exited' if left > 0 else
+                                           'not within %d s' % timeout))
+        with guest.cond:
+            if len(guest.console) == seen:
+                guest.cond.wait(min(left, 1.0))
+
+
+def wait_draws(guest, n, pred=lambda d: True, timeout=60):
+    """At least n of the client's draws matching pred; returns all of those."""
+    def get():
+        got = [d for d in draws(guest) if pred(d)]
+        return got if len(got) >= n else None
+    return _wait_lines(guest, 'fewer than %d matching draws' % n, get, timeout)
+
+
+def wait_events(guest, kind, pred=lambda e: True, timeout=60):
+    """The client's events of one kind (RISE, SEEN, ACKED) matching pred, once there is one:
+    the client's threads print them independently, so one may come after another's."""
+    return _wait_lines(guest, 'no matching %s line' % kind,
+                       lambda: [e for e in events(guest, kind) if pred(e)], timeout)
 
 
 def wait_rise(c, min_gen, timeout=60):
     """Wait until the client's watcher has seen and acked a generation >= min_gen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        acked = [e for e in events(c, 'ACKED') if e['gen'] >= min_gen and e['rc'] == 0]
-        if acked:
-            return acked[0]['gen']
-        if time.monotonic() > deadline:
-            raise VmError('%s: no ack of a generation >= %d' % (c.name, min_gen))
-        time.sleep(0.1)
+    return wait_events(c, 'ACKED', lambda e: e['gen'] >= min_gen and e['rc'] == 0,
+                       timeout)[0]['gen']
+
+
+def let_run(guest, n_draws, timeout=60):
+    """Wait until the client has drawn n_draws more times (each after a 20 ms sleep): a
+    stretch of the guest's own time in which something that must not happen (a raise, a
+    blocked call returning) would have had the chance to, however slow the host is."""
+    have = len(draws(guest))
+    wait_draws(guest, have + n_draws, timeout=timeout)
 
 
 def daemon_raises(guest, above):
@@ -207,9 +236,12 @@ class Session:
     def start_snapsafe(self, g, daemon_args='', interval_ms=20):
         """snapsafed in the guest (log in /tmp/snapsafed.log), then guest-client with its lines
         on the console, where the host stamps their arrival; returns when it watches."""
-        g.run('snapsafed --runtime-dir %s %s >/tmp/snapsafed.log 2>&1 &' % (RUNTIME, daemon_args))
-        g.run('i=0; while [ ! -S %s/control.sock ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; '
-              'sleep 0.1; done' % RUNTIME)
+        # -v: the daemon logs why it drops a client, for the dump of a failed run.
+        g.run('snapsafed -v --runtime-dir %s %s >/tmp/snapsafed.log 2>&1 &' % (
+            RUNTIME, daemon_args))
+        # Up to 60 s of guest time for the socket (the guest may get little of a busy host).
+        g.run('i=0; while [ ! -S %s/control.sock ]; do i=$((i+1)); [ $i -gt 600 ] && exit 1; '
+              'sleep 0.1; done' % RUNTIME, timeout=90)
         g.run('SNAPSAFE_RUNTIME_DIR=%s guest-client %d >/dev/ttyS0 2>&1 &' % (
             RUNTIME, interval_ms))
         g.wait_console(r'^WATCHING gen=', timeout=60)
@@ -244,9 +276,9 @@ class Session:
         for g in self.guests:
             if g.proc and g.proc.poll() is None and g.ctl:
                 try:
-                    _, log = g.run('cat /tmp/snapsafed.log; dmesg | tail -30', timeout=10,
-                                   check=False)
-                    print('----- %s: snapsafed log, dmesg -----\n%s' % (g.name, log),
+                    _, log = g.run('cat /tmp/snapsafed.log; echo "-- ps"; ps; '
+                                   'echo "-- dmesg"; dmesg | tail -30', timeout=10, check=False)
+                    print('----- %s: snapsafed log, processes, dmesg -----\n%s' % (g.name, log),
                           file=sys.stderr)
                 except VmError:
                     pass
