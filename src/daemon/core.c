@@ -205,8 +205,13 @@ static int apply_raise(struct core *c, unsigned id, uint32_t min_gen)
 	c->v.generation = gen;
 	bump_epoch(c, id);
 	c->v.last_raise_ns = c->v.last_epoch_ns;
-	if (id == SNAPSAFE_NOTIFIER_SYSGENID || id == SNAPSAFE_NOTIFIER_VMCLOCK)
+	if (id == SNAPSAFE_NOTIFIER_SYSGENID || id == SNAPSAFE_NOTIFIER_VMCLOCK) {
 		c->last_device_raise_ms = now_monotonic_ms();
+		if (c->vm_fork_pending)
+			log_info("%s: VM fork already counted by the %s notifier (it raised after the "
+				 "report)", protocol_notifier_name(c->vm_fork_pending_id),
+				 protocol_notifier_name(id));
+	}
 	/* Any raise after a reported VM fork tells everyone what that fork needs to. */
 	c->vm_fork_pending = false;
 	log_info("Generation %u (raised by %s)", gen, protocol_notifier_name(id));
