@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* One client connection's bytes (see connection.h). */
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -265,11 +266,17 @@ void connection_consume(struct connection *c, size_t len)
 
 void connections_reap(struct connections *set)
 {
+	unsigned freed = 0;
+
 	while (set->dead) {
 		struct connection *c = set->dead;
 
 		set->dead = c->dead_next;
 		free(c->out);
 		free(c);
+		freed++;
 	}
+	/* After a flood has left, give its memory back instead of keeping the peak. */
+	if (freed >= CONNECTIONS_TRIM_AFTER)
+		malloc_trim(0);
 }

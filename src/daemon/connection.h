@@ -25,6 +25,7 @@ enum {
 	CONNECTION_IN_MAX		= 4096,		/* pipelined requests buffered */
 	CONNECTIONS_OUTPUT_BUDGET	= 16 << 20,	/* queued output of all connections */
 	CONNECTION_SNDBUF		= 16 << 10,	/* the kernel's share, per connection */
+	CONNECTIONS_TRIM_AFTER		= 64,		/* connections freed at once: trim the heap */
 };
 
 enum connection_phase {

@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <linux/netlink.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -21,6 +20,7 @@
 
 #include "log.h"
 #include "notifier.h"
+#include "parse-number.h"
 #include "uevent-message.h"
 
 enum {
@@ -78,9 +78,13 @@ static void uevent_dispatch(struct notifier *n, struct source *s, uint32_t event
 static bool kernel_has_vmgenid_uevent(void)
 {
 	struct utsname u;
-	unsigned maj = 0, min = 0;
+	const char *end;
+	uint64_t maj, min;
 
-	if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &maj, &min) != 2)
+	if (uname(&u) < 0 ||
+	    parse_uint_prefix(u.release, strlen(u.release), 10, UINT32_MAX, &maj, &end) < 0 ||
+	    *end != '.' ||
+	    parse_uint_prefix(end + 1, strlen(end + 1), 10, UINT32_MAX, &min, &end) < 0)
 		return false;
 	return maj == 6 && min == 8;
 }
