@@ -1,10 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The /dev/sysgenid-compatible file (see compat-file.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,44 +22,17 @@ int compat_file_open(const char *path, uint32_t generation, struct compat_file *
 	struct compat_file *c;
 	struct stat st;
 	void *p;
-	int fd, r;
+	int fd;
 
 	if (lstat(path, &st) == 0 && S_ISCHR(st.st_mode)) {
 		log_notice("%s is a character device (a kernel sysgenid): not publishing the "
 			   "compat file there", path);
 		return 0;
 	}
-	fd = file_open_or_create(path, O_RDWR, content, sizeof(content), "compat file");
+	/* Two daemons (on two runtime directories) must not both write one compat file. */
+	fd = file_map_page(path, content, "compat file", "publishes", &p);
 	if (fd < 0)
 		return fd;
-	/* Two daemons (on two runtime directories) must not both write one compat file. */
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		close(fd);
-		return log_error_errno(r, "Another snapsafed publishes %s", path);
-	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		close(fd);
-		return log_error_errno(r, "Cannot stat %s", path);
-	}
-	/*
-	 * A file that existed before us (made by an operator or an older version): readable
-	 * by everyone, and grown to a page. Never shrunk: a client mapping would SIGBUS.
-	 */
-	if ((st.st_mode & 07777) != 0644 && fchmod(fd, 0644) < 0)
-		log_warning_errno(errno, "Cannot chmod %s to 0644", path);
-	if (st.st_size < (off_t)SNAPSAFE_PAGE_SIZE && ftruncate(fd, SNAPSAFE_PAGE_SIZE) < 0) {
-		r = -errno;
-		close(fd);
-		return log_error_errno(r, "Cannot size %s", path);
-	}
-	p = mmap(NULL, SNAPSAFE_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED) {
-		r = -errno;
-		close(fd);
-		return log_error_errno(r, "Cannot map %s", path);
-	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		munmap(p, SNAPSAFE_PAGE_SIZE);

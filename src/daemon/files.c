@@ -6,11 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "files.h"
 #include "log.h"
+#include "page.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -170,41 +173,84 @@ int file_open_or_create(const char *path, int flags, const void *content, size_t
 	return log_error_errno(EAGAIN, "Cannot create %s %s: it keeps disappearing", what, path);
 }
 
-ssize_t file_read_small(const char *path, char *buf, size_t size, const char *what)
+ssize_t read_all(int fd, void *buf, size_t size)
 {
 	size_t off = 0;
+
+	while (off < size) {
+		ssize_t n = read(fd, (char *)buf + off, size - off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		off += (size_t)n;
+	}
+	return (ssize_t)off;
+}
+
+ssize_t file_read_small(const char *path, char *buf, size_t size, const char *what)
+{
+	ssize_t n;
 	int fd;
 
 	fd = file_open_trusted(path, O_RDONLY, what);
 	if (fd < 0)
 		return fd;
-	for (;;) {
-		ssize_t n = read(fd, buf + off, size - 1 - off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			n = -errno;
-			close(fd);
-			return log_error_errno((int)n, "Cannot read %s %s", what, path);
-		}
-		if (n == 0)
-			break;
-		off += (size_t)n;
-		if (off == size - 1) {
-			char extra;
-
-			if (read(fd, &extra, 1) > 0) {
-				close(fd);
-				return log_error_errno(EFBIG, "Refusing %s %s: larger than %zu bytes",
-						       what, path, size - 1);
-			}
-			break;
-		}
-	}
+	/* One byte more than fits tells "too large" from "exactly full". */
+	n = read_all(fd, buf, size);
 	close(fd);
-	buf[off] = '\0';
-	return (ssize_t)off;
+	if (n < 0)
+		return log_error_errno((int)n, "Cannot read %s %s", what, path);
+	if ((size_t)n == size)
+		return log_error_errno(EFBIG, "Refusing %s %s: larger than %zu bytes", what, path,
+				       size - 1);
+	buf[n] = '\0';
+	return n;
+}
+
+int file_map_page(const char *path, const void *content, const char *what, const char *owner,
+		  void **ret_map)
+{
+	struct stat st;
+	void *map;
+	int fd, r;
+
+	fd = file_open_or_create(path, O_RDWR, content, SNAPSAFE_PAGE_SIZE, what);
+	if (fd < 0)
+		return fd;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		close(fd);
+		return log_error_errno(r, "Another snapsafed %s %s", owner, path);
+	}
+	if (fstat(fd, &st) < 0) {
+		r = log_error_errno(errno, "Cannot stat %s %s", what, path);
+		goto fail;
+	}
+	/*
+	 * A file that existed before us (made by an operator or an older version): readable by
+	 * everyone, and grown to a page. Never shrunk: a client's mapping would SIGBUS.
+	 */
+	if ((st.st_mode & 07777) != 0644 && fchmod(fd, 0644) < 0)
+		log_warning_errno(errno, "Cannot chmod %s %s to 0644", what, path);
+	if (st.st_size < SNAPSAFE_PAGE_SIZE && ftruncate(fd, SNAPSAFE_PAGE_SIZE) < 0) {
+		r = log_error_errno(errno, "Cannot size %s %s", what, path);
+		goto fail;
+	}
+	map = mmap(NULL, SNAPSAFE_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		r = log_error_errno(errno, "Cannot map %s %s", what, path);
+		goto fail;
+	}
+	*ret_map = map;
+	return fd;
+fail:
+	close(fd);
+	return r;
 }
 
 int file_replace(const char *path, const void *content, size_t size)

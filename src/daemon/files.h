@@ -52,6 +52,19 @@ int file_open_or_create(const char *path, int flags, const void *content, size_t
 ssize_t file_read_small(const char *path, char *buf, size_t size, const char *what);
 
 /*
+ * file_map_page() - the page and the compat file: file_open_or_create() with @content (one
+ * page), locked exclusively (one daemon per file), readable by everyone, at least a page
+ * long, mapped shared read-write into *@ret_map.
+ * @owner: what another daemon does with it, for the message ("owns", "publishes")
+ * Return: the fd, -EBUSY when another daemon holds the lock, or a negative errno (logged).
+ */
+int file_map_page(const char *path, const void *content, const char *what, const char *owner,
+		  void **ret_map);
+
+/* read_all() - read until @size bytes or end of file. Return: the length or -errno. */
+ssize_t read_all(int fd, void *buf, size_t size);
+
+/*
  * file_replace() - atomically replace @path with @size bytes of @content (mode 0600):
  * a fresh temporary file, written, then renamed over. Return: 0 or a negative errno.
  */

@@ -1,14 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The generation page file (see page-file.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -29,36 +26,13 @@ int page_file_open(const char *path, struct page_file **ret)
 {
 	static const char zero[SNAPSAFE_PAGE_SIZE];
 	struct page_file *p;
-	struct stat st;
 	void *map;
-	int fd, r;
+	int fd;
 
-	fd = file_open_or_create(path, O_RDWR, zero, sizeof(zero), "page file");
+	/* One daemon per runtime directory: a second one would fight over the page. */
+	fd = file_map_page(path, zero, "page file", "owns", &map);
 	if (fd < 0)
 		return fd;
-	/* One daemon per runtime directory: a second one would fight over the page. */
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		close(fd);
-		return log_error_errno(r, "Another snapsafed owns %s", path);
-	}
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		close(fd);
-		return log_error_errno(r, "Cannot stat %s", path);
-	}
-	/* Short: made by something else (we create it complete); growing it is safe, shrinking never. */
-	if (st.st_size < SNAPSAFE_PAGE_SIZE && ftruncate(fd, SNAPSAFE_PAGE_SIZE) < 0) {
-		r = -errno;
-		close(fd);
-		return log_error_errno(r, "Cannot size %s", path);
-	}
-	map = mmap(NULL, SNAPSAFE_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED) {
-		r = -errno;
-		close(fd);
-		return log_error_errno(r, "Cannot map %s", path);
-	}
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		munmap(map, SNAPSAFE_PAGE_SIZE);

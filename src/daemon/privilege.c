@@ -40,6 +40,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "missing.h"
 #include "parse-number.h"
 #include "privilege.h"
@@ -53,29 +54,17 @@ enum { STATUS_MAX = 8192, MAP_MAX = 4096 };
 /* Read a /proc file into @buf (NUL-terminated). Return: its length or a negative errno. */
 static ssize_t read_proc(const char *path, char *buf, size_t size)
 {
-	size_t off = 0;
+	ssize_t n;
 	int fd;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return errno == ENOENT ? -ESRCH : -errno;
-	while (off < size - 1) {
-		ssize_t n = read(fd, buf + off, size - 1 - off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			n = -errno;
-			close(fd);
-			return n;
-		}
-		if (n == 0)
-			break;
-		off += (size_t)n;
-	}
+	n = read_all(fd, buf, size - 1);
 	close(fd);
-	buf[off] = '\0';
-	return (ssize_t)off;
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
 }
 
 static ssize_t read_pid_file(pid_t pid, const char *name, char *buf, size_t size)
