@@ -280,79 +280,15 @@ static bool proc_runs(pid_t pid, const char *path)
 	return strcmp(exe, path) == 0;
 }
 
-/*
- * Nobody connects, queues "TRIGGER" behind a WAIT that cannot finish yet, then execs a
- * setuid-root program that keeps the socket. When the WAIT finishes and the daemon reads
- * the TRIGGER, /proc shows that process with euid 0 and every capability: the request
- * must still be nobody's, because nobody connected and nobody wrote it.
- */
-TEST(test_setuid_exec_after_connect_does_not_lend_privilege)
+/* Did the exec make @pid's effective uid 0 (a setuid-root program)? */
+static bool proc_euid_is_root(pid_t pid)
 {
-	char suid[400], cmd[1400], uids[256], line[256];
-	struct tconn w, c = { .fd = -1 };
-	uint32_t gen;
+	char uids[256];
 	unsigned euid = 1;
-	int sp[2], status;
-	uint64_t deadline;
-	pid_t pid;
 
-	snprintf(suid, sizeof(suid), "%s/suid-sleep", t.dir);
-	snprintf(cmd, sizeof(cmd), "cp /bin/sleep %s && chown 0:0 %s && chmod 4755 %s", suid, suid,
-		 suid);
-	assert_eq(system(cmd), 0);
-
-	/* A watcher of another process, outdated, so that a WAIT stays pending. */
-	tconn_open_foreign(&w, &t);
-	tconn_u64(&w, "WATCH");
-	gen = (uint32_t)td_u64(&t, "TRIGGER");
-
-	assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct tconn n;
-
-		drop_to_nobody(NOBODY);
-		tconn_open(&n, &t);
-		tconn_send_raw(&n, "WAIT 0\nTRIGGER\n", 15);
-		send_fd(sp[1], n.fd);
-		fcntl(n.fd, F_SETFD, 0);	/* the setuid program inherits the socket */
-		/* Not our stdout/stderr: meson would wait for the program to let go of them. */
-		dup2(open("/dev/null", O_RDWR | O_CLOEXEC), STDOUT_FILENO);
-		dup2(STDOUT_FILENO, STDERR_FILENO);
-		execl(suid, suid, "60", (char *)NULL);
-		_exit(127);
-	}
-	close(sp[1]);
-	c.fd = recv_fd(sp[0]);
-	close(sp[0]);
-	deadline = td_now_ms() + TD_WAIT_MS;
-	while (!proc_runs(pid, suid)) {
-		if (td_now_ms() > deadline || waitpid(pid, &status, WNOHANG) == pid)
-			test_fail("the setuid program did not start");
-		td_sleep_ms(5);
-	}
 	proc_uids(pid, uids, sizeof(uids));
-	if (sscanf(uids, "%*u %u", &euid) != 1 || euid != 0) {
-		/* nosuid mount or no_new_privs: nothing to borrow, nothing to test. */
-		fprintf(stderr, "skipped: the setuid exec did not give euid 0 (Uid:%s)", uids);
-	} else {
-		snprintf(line, sizeof(line), "ACK %u", gen);
-		tconn_u64(&w, line);
-		tconn_reply(&c, line, sizeof(line));
-		assert_eq(strcmp(line, "OK 0"), 0);
-		tconn_reply(&c, line, sizeof(line));
-		if (strcmp(line, "ERR EACCES permission denied") != 0)
-			test_fail("TRIGGER written by nobody, read while a setuid program holds the "
-				  "socket: got '%s'", line);
-		assert_eq(td_status(&t).generation, gen);
-	}
-	kill(pid, SIGKILL);
-	assert_eq(waitpid(pid, &status, 0), pid);
-	tconn_close(&c);
-	tconn_close(&w);
+	return sscanf(uids, "%*u %u", &euid) == 1 && euid == 0;
 }
-
 
 /* Give @path the file capability cap_checkpoint_restore+ep (what `setcap` writes). */
 static bool set_file_capability(const char *path)
@@ -384,29 +320,22 @@ static bool proc_has_checkpoint_restore(pid_t pid)
 }
 
 /*
- * Nobody connects, queues "TRIGGER" behind a WAIT that cannot finish yet, then execs a
- * program that carries cap_checkpoint_restore as a file capability (criu installed with
- * setcap, say). When the daemon reads the TRIGGER, /proc shows that process, same uid,
- * with the capability in CapEff: the request must still be refused, because the process
- * that wrote it did not have it. (A file capability is never ambient; one granted by a
- * service manager is.)
+ * Nobody connects, queues "TRIGGER" behind a WAIT that cannot finish yet, then execs @prog
+ * keeping the socket. When the WAIT finishes and the daemon reads the TRIGGER, /proc shows
+ * the program's rights (@gained says whether the exec gave any; if not, there is nothing
+ * to borrow and nothing to test): the request must still be nobody's, because nobody
+ * connected and nobody wrote it.
  */
-TEST(test_file_capability_exec_after_connect_does_not_lend_privilege)
+static void exec_after_queued_trigger(const char *prog, bool (*gained)(pid_t pid))
 {
-	char prog[400], cmd[1000], line[256];
 	struct tconn w, c = { .fd = -1 };
+	char line[256];
 	int sp[2], status;
 	uint64_t deadline;
 	uint32_t gen;
 	pid_t pid;
 
-	snprintf(prog, sizeof(prog), "%s/fcap-sleep", t.dir);
-	snprintf(cmd, sizeof(cmd), "cp /bin/sleep %s && chmod 0755 %s", prog, prog);
-	assert_eq(system(cmd), 0);
-	if (!set_file_capability(prog)) {
-		fprintf(stderr, "skipped: cannot set a file capability here: %s\n", strerror(errno));
-		return;
-	}
+	/* A watcher of another process, outdated, so that a WAIT stays pending. */
 	tconn_open_foreign(&w, &t);
 	tconn_u64(&w, "WATCH");
 	gen = (uint32_t)td_u64(&t, "TRIGGER");
@@ -422,6 +351,7 @@ TEST(test_file_capability_exec_after_connect_does_not_lend_privilege)
 		tconn_send_raw(&n, "WAIT 0\nTRIGGER\n", 15);
 		send_fd(sp[1], n.fd);
 		fcntl(n.fd, F_SETFD, 0);	/* the program inherits the socket */
+		/* Not our stdout/stderr: meson would wait for the program to let go of them. */
 		dup2(open("/dev/null", O_RDWR | O_CLOEXEC), STDOUT_FILENO);
 		dup2(STDOUT_FILENO, STDERR_FILENO);
 		execl(prog, prog, "60", (char *)NULL);
@@ -433,11 +363,12 @@ TEST(test_file_capability_exec_after_connect_does_not_lend_privilege)
 	deadline = td_now_ms() + TD_WAIT_MS;
 	while (!proc_runs(pid, prog)) {
 		if (td_now_ms() > deadline || waitpid(pid, &status, WNOHANG) == pid)
-			test_fail("the file-capability program did not start");
+			test_fail("%s did not start", prog);
 		td_sleep_ms(5);
 	}
-	if (!proc_has_checkpoint_restore(pid)) {
-		fprintf(stderr, "skipped: the exec did not grant the file capability (nosuid?)\n");
+	if (!gained(pid)) {
+		/* nosuid mount or no_new_privs: nothing to borrow, nothing to test. */
+		fprintf(stderr, "skipped: the exec of %s gave no privilege here\n", prog);
 	} else {
 		snprintf(line, sizeof(line), "ACK %u", gen);
 		tconn_u64(&w, line);
@@ -445,14 +376,46 @@ TEST(test_file_capability_exec_after_connect_does_not_lend_privilege)
 		assert_eq(strcmp(line, "OK 0"), 0);
 		tconn_reply(&c, line, sizeof(line));
 		if (strcmp(line, "ERR EACCES permission denied") != 0)
-			test_fail("TRIGGER written by nobody, read while a file-capability program "
-				  "holds the socket: got '%s'", line);
+			test_fail("TRIGGER written by nobody, read while %s holds the socket: got '%s'",
+				  prog, line);
 		assert_eq(td_status(&t).generation, gen);
 	}
 	kill(pid, SIGKILL);
 	assert_eq(waitpid(pid, &status, 0), pid);
 	tconn_close(&c);
 	tconn_close(&w);
+}
+
+/* A setuid-root program: /proc shows euid 0 and every capability. */
+TEST(test_setuid_exec_after_connect_does_not_lend_privilege)
+{
+	char suid[400], cmd[1400];
+
+	snprintf(suid, sizeof(suid), "%s/suid-sleep", t.dir);
+	snprintf(cmd, sizeof(cmd), "cp /bin/sleep %s && chown 0:0 %s && chmod 4755 %s", suid, suid,
+		 suid);
+	assert_eq(system(cmd), 0);
+	exec_after_queued_trigger(suid, proc_euid_is_root);
+}
+
+/*
+ * A program that carries cap_checkpoint_restore as a file capability (criu installed with
+ * setcap, say): /proc shows the same uid with the capability in CapEff, but the process
+ * that wrote the request did not have it. (A file capability is never ambient; one
+ * granted by a service manager is.)
+ */
+TEST(test_file_capability_exec_after_connect_does_not_lend_privilege)
+{
+	char prog[400], cmd[1000];
+
+	snprintf(prog, sizeof(prog), "%s/fcap-sleep", t.dir);
+	snprintf(cmd, sizeof(cmd), "cp /bin/sleep %s && chmod 0755 %s", prog, prog);
+	assert_eq(system(cmd), 0);
+	if (!set_file_capability(prog)) {
+		fprintf(stderr, "skipped: cannot set a file capability here: %s\n", strerror(errno));
+		return;
+	}
+	exec_after_queued_trigger(prog, proc_has_checkpoint_restore);
 }
 
 /*
