@@ -167,6 +167,9 @@ int client_read_reply(int fd, char *buf, size_t size, struct protocol_line *ret)
 			/* An event that was queued before the reply: the reply tells the state. */
 			continue;
 		case PROTOCOL_LINE_ERR:
+			/* The free text too: a WAIT timeout lists the outdated watchers there. */
+			if (ret)
+				*ret = l;
 			return l.error > 0 ? -l.error : -EPROTO;
 		case PROTOCOL_LINE_OK:
 			if (ret)

@@ -50,6 +50,7 @@ int client_read_line(int fd, char *buf, size_t size);
 /*
  * client_read_reply() - read lines until the reply, discarding the `GEN` event lines before it.
  * @buf, @size: hold the reply line; @ret->words points into it
+ * @ret: NULL, or written for `OK` (the words after it) and for `ERR` (its free text)
  * Return: 0 for `OK`, the negative errno named by `ERR`, -EPROTO for anything else.
  */
 int client_read_reply(int fd, char *buf, size_t size, struct protocol_line *ret);

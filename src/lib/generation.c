@@ -10,14 +10,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "sources.h"
 #include "snapsafe/snapsafe.h"
 
-#define EXPORT __attribute__((visibility("default")))
+/* The page, looked for under the guard (a handler that interrupted us does not wait for it). */
+static const struct snapsafe_page *generation_page(void)
+{
+	bool entered = guard_enter();
+	const struct snapsafe_page *page = sources_page();
+
+	guard_leave_if(entered);
+	return page;
+}
 
 EXPORT uint32_t snapsafe_generation(void)
 {
-	const struct snapsafe_page *page = sources_page();
+	const struct snapsafe_page *page = generation_page();
 
 	if (!page)
 		return 0;
@@ -26,7 +35,7 @@ EXPORT uint32_t snapsafe_generation(void)
 
 EXPORT int64_t snapsafe_generation_wait(uint32_t seen, unsigned int timeout_ms)
 {
-	const struct snapsafe_page *page = sources_page();
+	const struct snapsafe_page *page = generation_page();
 	struct timespec deadline, now, rel, *relp = NULL;
 
 	if (!page)

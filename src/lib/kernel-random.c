@@ -2,7 +2,9 @@
 /*
  * Kernel random bytes through the vDSO when present, else the syscall, else (a seccomp
  * filter or a pre-3.17 kernel refusing the syscall) the device files; loops over short
- * reads. Every path is the kernel's own generator: nothing here makes bytes.
+ * reads. Every path is the kernel's own generator: nothing here makes bytes. Nothing here
+ * takes a lock or allocates: the device-file path waits only for the kernel (the pool to be
+ * ready), so it is safe in a nested call too.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,12 +22,13 @@ static bool vdso_disabled;
 
 void kernel_random_disable_vdso(void)
 {
-	vdso_disabled = true;
+	__atomic_store_n(&vdso_disabled, true, __ATOMIC_RELAXED);
 }
 
 const char *kernel_random_path(void)
 {
-	return !vdso_disabled && vdso_getrandom_available() ? "vdso" : "syscall";
+	return !__atomic_load_n(&vdso_disabled, __ATOMIC_RELAXED) && vdso_getrandom_available() ?
+	       "vdso" : "syscall";
 }
 
 /*
@@ -65,11 +68,11 @@ static ssize_t kernel_random_device(void *buf, size_t len, unsigned int flags)
 	return r == 0 ? -EIO : r;
 }
 
-static ssize_t kernel_random_once(void *buf, size_t len, unsigned int flags)
+static ssize_t kernel_random_once(void *buf, size_t len, unsigned int flags, bool vdso)
 {
 	ssize_t r;
 
-	if (!vdso_disabled) {
+	if (vdso && !__atomic_load_n(&vdso_disabled, __ATOMIC_RELAXED)) {
 		r = vdso_getrandom(buf, len, flags);
 		if (r != -ENOSYS)
 			return r;
@@ -82,12 +85,12 @@ static ssize_t kernel_random_once(void *buf, size_t len, unsigned int flags)
 	return -errno;
 }
 
-int kernel_random_fill(void *buf, size_t len, unsigned int flags)
+static int kernel_random_fill_via(void *buf, size_t len, unsigned int flags, bool vdso)
 {
 	uint8_t *p = buf;
 
 	while (len > 0) {
-		ssize_t r = kernel_random_once(p, len, flags);
+		ssize_t r = kernel_random_once(p, len, flags, vdso);
 
 		if (r < 0) {
 			/* A signal after some bytes: keep going, getrandom(2) never fails then. */
@@ -99,4 +102,14 @@ int kernel_random_fill(void *buf, size_t len, unsigned int flags)
 		len -= (size_t)r;
 	}
 	return 0;
+}
+
+int kernel_random_fill(void *buf, size_t len, unsigned int flags)
+{
+	return kernel_random_fill_via(buf, len, flags, true);
+}
+
+int kernel_random_fill_nested(void *buf, size_t len, unsigned int flags)
+{
+	return kernel_random_fill_via(buf, len, flags, false);
 }

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The engine policy: SNAPSAFE_ENGINE=auto|always|never and what the sources say. */
-#include <pthread.h>
+/*
+ * The engine policy: SNAPSAFE_ENGINE=auto|always|never and what the sources say. No lock:
+ * the mode is worked out from the environment by whoever asks first (every thread finds the
+ * same), so a signal handler can ask too.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,35 +11,34 @@
 #include "sources.h"
 #include "state.h"
 
-static enum engine_mode mode = ENGINE_AUTO;
-static bool mode_forced;
-static pthread_once_t mode_once = PTHREAD_ONCE_INIT;
+/* 0 until known, else the mode + 1. */
+static unsigned int mode_word;
 
-static void mode_init(void)
+static enum engine_mode mode_from_env(void)
 {
-	const char *e;
+	const char *e = secure_getenv("SNAPSAFE_ENGINE");
 
-	if (mode_forced)
-		return;
-	e = secure_getenv("SNAPSAFE_ENGINE");
 	if (!e || !*e || strcmp(e, "auto") == 0)
-		mode = ENGINE_AUTO;
-	else if (strcmp(e, "always") == 0)
-		mode = ENGINE_ALWAYS;
-	else
-		mode = ENGINE_NEVER;	/* "never", and anything unknown: the safe choice */
+		return ENGINE_AUTO;
+	if (strcmp(e, "always") == 0)
+		return ENGINE_ALWAYS;
+	return ENGINE_NEVER;	/* "never", and anything unknown: the safe choice */
 }
 
 enum engine_mode policy_mode(void)
 {
-	pthread_once(&mode_once, mode_init);
-	return mode;
+	unsigned int w = __atomic_load_n(&mode_word, __ATOMIC_RELAXED);
+
+	if (__builtin_expect(w == 0, 0)) {
+		w = (unsigned int)mode_from_env() + 1;
+		__atomic_store_n(&mode_word, w, __ATOMIC_RELAXED);
+	}
+	return (enum engine_mode)(w - 1);
 }
 
 void policy_force_mode(enum engine_mode m)
 {
-	mode = m;
-	mode_forced = true;
+	__atomic_store_n(&mode_word, (unsigned int)m + 1, __ATOMIC_RELAXED);
 }
 
 const char *policy_mode_name(enum engine_mode m)
@@ -71,7 +73,12 @@ bool policy_engine_allowed(void)
 		return false;
 	if (m == ENGINE_ALWAYS)
 		return true;
-	if (gen_sources.vmclock || gen_sources.sysgenid)
+	/*
+	 * VMClock only while the host says its counter is there: a withdrawn counter never
+	 * changes again, and later clones would share this state. The flags are one of the
+	 * source words, so their change brought us here.
+	 */
+	if (sources_vmclock_live() || __atomic_load_n(&gen_sources.sysgenid, __ATOMIC_ACQUIRE))
 		return true;
 	return (flags & SNAPSAFE_PAGE_RUNNING) && (live & SNAPSAFE_NOTIFIERS_COVER_VM);
 }

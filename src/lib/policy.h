@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * When may the engine serve from userspace state? (DESIGN.md section 6)
+ * When may the engine serve from userspace state? (docs/security.md, "The rule the
+ * library follows")
  *
  *   never   the kernel serves every request.
  *   always  the engine serves whenever its memory is fork-safe: for machines that
  *           are never snapshotted (fork safety only). A quiesced page still wins.
  *   auto    (default) the engine serves only while a source that covers VM
- *           snapshots is live and the system is not quiesced: a VMClock counter,
- *           a kernel /dev/sysgenid, or a running daemon with a VM notifier live.
+ *           snapshots is live and the system is not quiesced: a VMClock counter the
+ *           host says is there (flags bit 8), a kernel /dev/sysgenid, or a running
+ *           daemon with a VM notifier live.
  *
  * Read from SNAPSAFE_ENGINE with secure_getenv, once per process.
  */

@@ -7,8 +7,9 @@
  * entry point, and the convenience functions built on it.
  *
  * Every doubt goes to the kernel: the policy says no, a nested call from a signal
- * handler, no fork-safe memory, an unknown flag combination, a state that vanished
- * or a source that changed while we worked. The kernel keeps itself safe.
+ * handler, no fork-safe memory, an unknown flag combination, a state that vanished,
+ * a state that another thread owns or whose position is out of range, or a source
+ * that changed while we worked. The kernel keeps itself safe.
  */
 #include <errno.h>
 #include <limits.h>
@@ -16,32 +17,25 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "guard.h"
 #include "kernel-random.h"
+#include "macro.h"
 #include "missing.h"
 #include "policy.h"
 #include "rng.h"
 #include "snapsafe/snapsafe.h"
 
-#define EXPORT __attribute__((visibility("default")))
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
-#define barrier() __asm__ __volatile__("" ::: "memory")
-
-/*
- * Set while this thread is inside the engine. In ordinary memory, not the slot:
- * a zeroed slot must not make a signal handler believe the state is free.
- */
-static __thread unsigned char tls_busy __attribute__((tls_model("initial-exec")));
 static __thread uint64_t tls_reseeds __attribute__((tls_model("initial-exec")));
 static __thread uint64_t tls_engine_requests __attribute__((tls_model("initial-exec")));
 static __thread uint64_t tls_reentrant __attribute__((tls_model("initial-exec")));
-static __thread struct rng_state *tls_state __attribute__((tls_model("initial-exec")));
 
 static chacha20_blocks_fn *blocks_fn;
 
 struct rng_state *rng_current_state(void)
 {
-	return tls_state;
+	struct slot *slot = slot_current();
+
+	return slot ? slot_rng_state(slot) : NULL;
 }
 
 uint64_t rng_thread_reseeds(void)
@@ -99,40 +93,68 @@ static int rng_reseed(struct rng_state *s, unsigned int reseed_flags)
 	return 0;
 }
 
+/* Called with the guard held: may allocate the slot and run one-time initialisation. */
 static struct rng_state *rng_state_get(void)
 {
-	struct slot *slot;
+	struct slot *slot = slot_get();
 
-	if (likely(tls_state != NULL))
-		return tls_state;
-	slot = slot_get();
 	if (!slot)
 		return NULL;
 	/* Every thread stores the same pointer; atomic only to keep the race defined. */
 	if (!__atomic_load_n(&blocks_fn, __ATOMIC_RELAXED))
 		__atomic_store_n(&blocks_fn, chacha20_best(), __ATOMIC_RELAXED);
-	sources_init();
-	tls_state = slot_rng_state(slot);
-	return tls_state;
+	/* The engine serves only once every source is known: until then, the kernel. */
+	if (!sources_init())
+		return NULL;
+	return slot_rng_state(slot);
 }
 
-/* Copy out of the batch and zero what was served, so it cannot be served again. */
-static void rng_take(struct rng_state *s, uint8_t *out, size_t n)
+/*
+ * May this thread use @s? Its own, or wiped since it was allocated (fork, memory pressure:
+ * the owner reads 0), in which case the thread claims it again. Anything else means that
+ * another thread reaches the same state: it is not served, nor touched.
+ */
+static bool rng_state_mine(struct rng_state *s)
 {
-	memcpy(out, s->batch + s->pos, n);
-	memset(s->batch + s->pos, 0, n);
-	s->pos += (uint32_t)n;
+	uintptr_t owner = __atomic_load_n(&s->owner, __ATOMIC_RELAXED);
+
+	if (likely(owner == slot_owner_token()))
+		return true;
+	return owner == 0 && __atomic_compare_exchange_n(&s->owner, &owner, slot_owner_token(),
+							  false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+/* A seeded state whose position is outside the batch is corrupt: never an index, reseed. */
+static bool rng_state_sane(struct rng_state *s)
+{
+	uint32_t pos = __atomic_load_n(&s->pos, __ATOMIC_RELAXED);
+
+	if (!s->ready || (pos >= CHACHA20_KEY_SIZE && pos <= RNG_BATCH_SIZE))
+		return true;
+	explicit_bzero(s, offsetof(struct rng_state, owner));
+	s->since_reseed = 0;
+	return false;
+}
+
+/* Copy out of the batch at @pos (in range) and zero what was served, so it cannot be served again. */
+static void rng_take(struct rng_state *s, uint32_t pos, uint8_t *out, size_t n)
+{
+	memcpy(out, s->batch + pos, n);
+	memset(s->batch + pos, 0, n);
+	s->pos = pos + (uint32_t)n;
 }
 
 static void rng_generate(struct rng_state *s, uint8_t *out, size_t len)
 {
-	size_t avail = RNG_BATCH_SIZE - s->pos, nblocks;
+	/* Checked by rng_state_sane() under the guard: avail cannot wrap. */
+	uint32_t pos = __atomic_load_n(&s->pos, __ATOMIC_RELAXED);
+	size_t avail = RNG_BATCH_SIZE - pos, nblocks;
 
 	if (likely(len <= avail)) {
-		rng_take(s, out, len);
+		rng_take(s, pos, out, len);
 		return;
 	}
-	rng_take(s, out, avail);
+	rng_take(s, pos, out, avail);
 	out += avail;
 	len -= avail;
 	nblocks = len / CHACHA20_BLOCK_SIZE;
@@ -150,32 +172,34 @@ static void rng_generate(struct rng_state *s, uint8_t *out, size_t len)
 	}
 	rng_refill(s);
 	if (len > 0)
-		rng_take(s, out, len);
+		rng_take(s, CHACHA20_KEY_SIZE, out, len);
 }
 
-bool rng_engine_fill(void *buf, size_t len, unsigned int reseed_flags, int *ret_err)
+/*
+ * rng_engine_fill() - serve @len bytes from this thread's engine; the guard is held.
+ * Return: true when @buf is filled from a state that was valid before and after;
+ * false when the kernel must serve (policy, no memory, a state not this thread's or
+ * corrupt, reseed failed with -EAGAIN/-EINTR: *ret_err says which, 0 meaning "just
+ * ask the kernel").
+ */
+static bool rng_engine_fill(void *buf, size_t len, unsigned int reseed_flags, int *ret_err)
 {
 	struct rng_state *s;
 	int r;
 
 	*ret_err = 0;
-	/* A signal handler that interrupted us on this thread: the kernel serves it. */
-	if (unlikely(tls_busy)) {
-		tls_reentrant++;
-		return false;
-	}
-	tls_busy = 1;
-	barrier();
 	s = rng_state_get();
 	if (unlikely(!s))
-		goto fallback;
+		return false;
 	for (;;) {
+		if (unlikely(!rng_state_mine(s) || !rng_state_sane(s)))
+			return false;
 		if (unlikely(!s->ready || !sources_unchanged(s->seen) ||
 			     s->since_reseed >= RNG_RESEED_BYTES)) {
 			r = rng_reseed(s, reseed_flags);
 			if (r != 0) {
 				*ret_err = r < 0 ? r : 0;
-				goto fallback;
+				return false;
 			}
 		}
 		rng_generate(s, buf, len);
@@ -187,65 +211,58 @@ bool rng_engine_fill(void *buf, size_t len, unsigned int reseed_flags, int *ret_
 		 * Discard it; the next round reseeds or goes to the kernel, and
 		 * overwrites all of buf either way.
 		 */
-		if (likely(s->ready && sources_unchanged(s->seen)))
+		if (likely(s->ready && s->owner == slot_owner_token() &&
+			   sources_unchanged(s->seen)))
 			break;
 	}
 	tls_engine_requests++;
-	barrier();
-	tls_busy = 0;
 	return true;
-fallback:
-	barrier();
-	tls_busy = 0;
-	return false;
 }
 
 /*
  * The hot path for small requests from a seeded state: no calls but memcpy of a
  * constant-ish size, the same before/after checks as rng_engine_fill(). Anything
- * unusual returns false and the caller takes the full path.
+ * unusual (not this thread's state, a position out of range) returns false and the
+ * caller takes the full path.
  */
 static inline __attribute__((always_inline)) bool rng_fast(void *out, size_t n)
 {
-	struct rng_state *s = tls_state;
+	struct slot *slot = slot_current();
+	struct rng_state *s;
+	uint32_t pos;
 
-	if (unlikely(!s || tls_busy))
+	if (unlikely(!slot || guard_inside))
 		return false;
-	tls_busy = 1;
+	guard_inside = 1;
 	barrier();
-	if (likely(s->ready && s->pos <= RNG_BATCH_SIZE - n && s->since_reseed < RNG_RESEED_BYTES &&
-		   sources_unchanged(s->seen))) {
-		memcpy(out, s->batch + s->pos, n);
-		memset(s->batch + s->pos, 0, n);
-		s->pos += (uint32_t)n;
+	s = slot_rng_state(slot);
+	/* One load, checked and then used: pos - KEY_SIZE wraps when pos is below the key. */
+	pos = __atomic_load_n(&s->pos, __ATOMIC_RELAXED);
+	if (likely(s->ready && s->owner == slot_owner_token() &&
+		   pos - CHACHA20_KEY_SIZE <= RNG_BATCH_SIZE - CHACHA20_KEY_SIZE - n &&
+		   s->since_reseed < RNG_RESEED_BYTES && sources_unchanged(s->seen))) {
+		memcpy(out, s->batch + pos, n);
+		memset(s->batch + pos, 0, n);
+		s->pos = pos + (uint32_t)n;
 		s->since_reseed += n;
 		barrier();
 		if (likely(s->ready && sources_unchanged(s->seen))) {
-			barrier();
-			tls_busy = 0;
+			guard_leave();
 			return true;
 		}
 	}
-	barrier();
-	tls_busy = 0;
+	guard_leave();
 	return false;
 }
 
 /* ---- API ---------------------------------------------------------------- */
 
-static int random_fill(void *buf, size_t len, unsigned int flags)
+/* The part of a request that runs with the guard held. */
+static int random_fill_guarded(void *buf, size_t len, unsigned int flags)
 {
 	unsigned int reseed_flags = flags & GRND_NONBLOCK;
 	int err;
 
-	if (unlikely(flags & ~(unsigned int)(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE)))
-		return -EINVAL;
-	if (unlikely((flags & (GRND_RANDOM | GRND_INSECURE)) == (GRND_RANDOM | GRND_INSECURE)))
-		return -EINVAL;
-	if (unlikely(len == 0))
-		return 0;
-	if (likely(flags == 0 && len <= 64) && rng_fast(buf, len))
-		return 0;
 	/* GRND_RANDOM asks for the kernel's own pool, whatever it costs. */
 	if (unlikely(flags & GRND_RANDOM))
 		return kernel_random_fill(buf, len, flags);
@@ -254,7 +271,7 @@ static int random_fill(void *buf, size_t len, unsigned int flags)
 		 * Never seed the engine from a pool that may not be ready: a ready
 		 * state serves; otherwise the kernel answers this one request.
 		 */
-		struct rng_state *s = tls_state;
+		struct rng_state *s = rng_current_state();
 
 		if (!s || !s->ready)
 			return kernel_random_fill(buf, len, flags);
@@ -267,6 +284,37 @@ static int random_fill(void *buf, size_t len, unsigned int flags)
 	if (err)
 		return err;
 	return kernel_random_fill(buf, len, flags);
+}
+
+static int random_fill(void *buf, size_t len, unsigned int flags)
+{
+	int r;
+
+	if (unlikely(flags & ~(unsigned int)(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE)))
+		return -EINVAL;
+	if (unlikely((flags & (GRND_RANDOM | GRND_INSECURE)) == (GRND_RANDOM | GRND_INSECURE)))
+		return -EINVAL;
+	if (unlikely(len == 0))
+		return 0;
+	if (likely(flags == 0 && len <= 64) && rng_fast(buf, len))
+		return 0;
+	if (unlikely(!guard_enter())) {
+		/*
+		 * A signal handler that interrupted the library on this thread: whatever that
+		 * call holds (a slot being allocated, an initialisation, fork's handlers) is
+		 * not ours to touch or wait for. The system call serves, as it would anyone.
+		 */
+		int saved = errno;
+
+		tls_reentrant++;
+		r = kernel_random_fill_nested(buf, len, flags);
+		/* The handler's caller may be looking at errno: leave it as it was. */
+		errno = saved;
+		return r;
+	}
+	r = random_fill_guarded(buf, len, flags);
+	guard_leave();
+	return r;
 }
 
 EXPORT ssize_t snapsafe_getrandom(void *buf, size_t len, unsigned int flags)

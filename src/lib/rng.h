@@ -24,31 +24,29 @@ enum {
 /*
  * Lives in a slot: wiped on fork, maybe zeroed under memory pressure. All-zero
  * means "not seeded", so `ready` is written only by a reseed, and a request that
- * finds it zero afterwards knows the memory vanished under it.
+ * finds it zero afterwards knows the memory vanished under it. A seeded state has
+ * CHACHA20_KEY_SIZE <= pos <= RNG_BATCH_SIZE; anything else is corruption and is
+ * never used as an index. pos, ready, owner and the first source word share a cache
+ * line with the end of the key, so the hot path touches two lines besides the batch.
  */
 struct rng_state {
 	uint8_t batch[RNG_BATCH_SIZE];	/* keystream; served bytes are zeroed */
 	uint32_t key[8];		/* erased by every refill (fast key erasure) */
-	uint64_t seen[SOURCES_MAX];	/* source words when seeded */
 	uint32_t pos;			/* next unserved byte of batch */
 	uint32_t ready;			/* 1 once seeded; 0 after any wipe */
+	uintptr_t owner;		/* slot_owner_token() of the thread; 0 after any wipe */
 	uint64_t since_reseed;		/* bytes served from this seed */
+	uint64_t seen[SOURCES_MAX];	/* source words when seeded */
 };
 
+_Static_assert(offsetof(struct rng_state, owner) == SLOT_OWNER_OFFSET, "owner where state.c puts it");
 _Static_assert(sizeof(struct rng_state) <= SLOT_VDSO_STATE_OFFSET, "rng state fits its slot");
 
 /*
- * rng_engine_fill() - serve @len bytes from this thread's engine.
- * Return: true when @buf is filled from a state that was valid before and after;
- * false when the kernel must serve (policy, reentrancy, no memory, reseed failed
- * with -EAGAIN/-EINTR: *ret_err says which, 0 meaning "just ask the kernel").
- */
-bool rng_engine_fill(void *buf, size_t len, unsigned int reseed_flags, int *ret_err);
-
-/*
- * For tests: this thread's state (NULL before first use), how often it was
- * seeded, how many requests the full engine path served (the small-request fast
- * path is not counted), and how many nested calls went to the kernel.
+ * For tests: this thread's state (NULL before first use and once the thread's slot went
+ * back to the pool at exit), how often it was seeded, how many requests the full engine
+ * path served (the small-request fast path is not counted), and how many nested calls
+ * went to the kernel.
  */
 struct rng_state *rng_current_state(void);
 uint64_t rng_thread_reseeds(void);

@@ -3,26 +3,38 @@
  * Maps the generation sources read-only and publishes them in gen_sources.
  * Sources are only ever added, never removed: a mapping stays valid for the life
  * of the process (the daemon updates its page in place and never recreates it).
+ *
+ * No lock: the first mapping is a once_run() (guard.h), and the later look for a daemon
+ * page is a claim that a caller who finds it taken skips instead of waiting for. Both name
+ * the process that holds them, so a child forked while another thread of its parent was
+ * mapping takes them over. Only their holder adds words, and adding is one release store
+ * of the count after the word: a reader, or a fork, sees a whole table at every moment.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "runtime-dir.h"
 #include "sources.h"
-#include "vmclock.h"
 #include "../../kmod/include/uapi/linux/sysgenid.h"
+
+enum {
+	PROBE_INTERVAL_NS	= 1000000000,
+	/* A Unix socket's path is shorter still; a small stack frame suits a signal handler. */
+	PAGE_PATH_MAX		= 512,
+};
 
 struct gen_sources gen_sources;
 
-static pthread_mutex_t sources_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t sources_once = PTHREAD_ONCE_INIT;
+static unsigned int sources_once;
+static unsigned int probe_claim;
 static uint64_t last_probe_ns;
 
 static const void *map_readonly(const char *path, size_t size, bool want_chardev)
@@ -52,66 +64,91 @@ static const void *map_readonly(const char *path, size_t size, bool want_chardev
 	return p == MAP_FAILED ? NULL : p;
 }
 
-static void sources_add_locked(const volatile uint64_t *word)
+/* Only the holder of sources_once or probe_claim adds, so adds never race. */
+static bool sources_add(const volatile uint64_t *word)
 {
-	unsigned int n = gen_sources.count;
+	unsigned int n = __atomic_load_n(&gen_sources.count, __ATOMIC_RELAXED);
 
 	if (n >= SOURCES_MAX)
-		return;
+		return false;
 	gen_sources.word[n] = word;
 	/* Publish the pointer before the count: the hot path reads count first. */
 	__atomic_store_n(&gen_sources.count, n + 1, __ATOMIC_RELEASE);
+	return true;
 }
 
-static void probe_page_locked(void)
+/* "<runtime dir>/generation" without snprintf: this may run in a signal handler. */
+static bool page_path(char *buf, size_t size)
+{
+	const char *dir = runtime_dir(NULL);
+	size_t d = strlen(dir), f = strlen(SNAPSAFE_PAGE_FILE);
+
+	if (d + 1 + f + 1 > size)
+		return false;
+	memcpy(buf, dir, d);
+	buf[d] = '/';
+	memcpy(buf + d + 1, SNAPSAFE_PAGE_FILE, f + 1);
+	return true;
+}
+
+static void probe_page(void)
 {
 	const struct snapsafe_page *page;
-	char path[4096];
+	char path[PAGE_PATH_MAX];
 
-	if (gen_sources.page)
+	if (__atomic_load_n(&gen_sources.page, __ATOMIC_ACQUIRE))
 		return;
-	if (runtime_path(path, sizeof(path), runtime_dir(NULL), SNAPSAFE_PAGE_FILE) < 0)
+	if (!page_path(path, sizeof(path)))
 		return;
 	page = map_readonly(path, SNAPSAFE_PAGE_SIZE, false);
 	if (!page)
 		return;
-	if (page->magic != SNAPSAFE_PAGE_MAGIC || page->version != SNAPSAFE_PAGE_VERSION) {
+	if (page->magic != SNAPSAFE_PAGE_MAGIC || page->version != SNAPSAFE_PAGE_VERSION ||
+	    !sources_add((const volatile uint64_t *)(const void *)page)) {
 		munmap((void *)page, SNAPSAFE_PAGE_SIZE);
 		return;
 	}
-	sources_add_locked((const volatile uint64_t *)(const void *)page);
 	__atomic_store_n(&gen_sources.page, page, __ATOMIC_RELEASE);
 }
 
-static void sources_init_once(void)
+/*
+ * Also run again from the start by a child forked while a thread of its parent was half-way:
+ * each source is added only if it is not there yet, so the table keeps room for a repeat.
+ */
+static bool sources_init_once(void)
 {
-	/* Static: the mapping is used for the life of the process, like every source. */
-	static struct vmclock_map *vm;
+	struct vmclock_map *vm;
 	const char *path;
 	const void *sg;
 
-	pthread_mutex_lock(&sources_lock);
-	probe_page_locked();
+	probe_page();
 
 	/* VMClock changes its counter before the guest runs again: no window at all. */
 	path = secure_getenv("SNAPSAFE_VMCLOCK_PATH");
-	if (vmclock_open(path && *path ? path : "/dev/vmclock0", &vm) == 0) {
-		sources_add_locked(vmclock_generation_word(vm));
-		gen_sources.vmclock = true;
+	if (!__atomic_load_n(&gen_sources.vmclock, __ATOMIC_ACQUIRE) &&
+	    vmclock_open(path && *path ? path : "/dev/vmclock0", &vm) == 0) {
+		/*
+		 * The flags too: a host that withdraws the counter clears a flag and never moves
+		 * the counter again. The flags word changing makes the engine reseed, and the
+		 * policy then asks whether the counter is still there (sources_vmclock_live()).
+		 * The map stays for the life of the process, like every source.
+		 */
+		if (sources_add(vmclock_generation_word(vm)) && sources_add(vmclock_flags_word(vm)))
+			__atomic_store_n(&gen_sources.vmclock, vm, __ATOMIC_RELEASE);
 	}
 	/* Only a kernel device: a regular file there is the daemon's compat copy of the page. */
-	sg = map_readonly("/dev/sysgenid", 4096, true);
-	if (sg) {
+	if (!__atomic_load_n(&gen_sources.sysgenid, __ATOMIC_ACQUIRE)) {
+		sg = map_readonly("/dev/sysgenid", 4096, true);
 		/* A u64 load at offset 0 stays inside the page; the u32 beside it is constant. */
-		sources_add_locked((const volatile uint64_t *)sg);
-		gen_sources.sysgenid = true;
+		if (sg && sources_add((const volatile uint64_t *)sg))
+			__atomic_store_n(&gen_sources.sysgenid, true, __ATOMIC_RELEASE);
 	}
-	pthread_mutex_unlock(&sources_lock);
+	return true;
 }
 
-void sources_init(void)
+bool sources_init(void)
 {
-	pthread_once(&sources_once, sources_init_once);
+	return once_run(&sources_once, sources_init_once);
 }
 
 static uint64_t monotonic_coarse_ns(void)
@@ -126,21 +163,33 @@ void sources_reprobe(void)
 {
 	uint64_t now;
 
-	sources_init();
+	/* Also keeps a reprobe from adding words while the first mapping does. */
+	if (!sources_init())
+		return;
 	if (__atomic_load_n(&gen_sources.page, __ATOMIC_ACQUIRE))
 		return;
 	/* A daemon started after us: look again, at most once a second. */
 	now = monotonic_coarse_ns();
-	if (now - __atomic_load_n(&last_probe_ns, __ATOMIC_RELAXED) < 1000000000ull)
+	if (now - __atomic_load_n(&last_probe_ns, __ATOMIC_RELAXED) < PROBE_INTERVAL_NS)
+		return;
+	/* Someone else is looking right now (maybe the call this handler interrupted): skip. */
+	if (!claim_try(&probe_claim))
 		return;
 	__atomic_store_n(&last_probe_ns, now, __ATOMIC_RELAXED);
-	pthread_mutex_lock(&sources_lock);
-	probe_page_locked();
-	pthread_mutex_unlock(&sources_lock);
+	probe_page();
+	claim_drop(&probe_claim);
 }
 
 const struct snapsafe_page *sources_page(void)
 {
 	sources_reprobe();
 	return __atomic_load_n(&gen_sources.page, __ATOMIC_ACQUIRE);
+}
+
+bool sources_vmclock_live(void)
+{
+	const struct vmclock_map *vm = __atomic_load_n(&gen_sources.vmclock, __ATOMIC_ACQUIRE);
+	uint64_t gen;
+
+	return vm && vmclock_read_generation(vm, &gen) == 0;
 }

@@ -2,10 +2,11 @@
 /*
  * Generation sources: the words whose change means "memory may have been
  * duplicated, or a reseed was asked for". The daemon's page (generation and epoch
- * in one u64), /dev/vmclock0's vm_generation_counter, a kernel /dev/sysgenid page.
- * The engine records every word when it seeds and compares them before and after
- * each request. A new kind of source is a new entry in the table, not a change of
- * the hot path. Fork is not a source: fork wipes the state memory instead.
+ * in one u64), /dev/vmclock0's vm_generation_counter and its flags (the host may
+ * withdraw the counter), a kernel /dev/sysgenid page. The engine records every
+ * word when it seeds and compares them before and after each request. A new kind
+ * of source is a new entry in the table, not a change of the hot path. Fork is not
+ * a source: fork wipes the state memory instead.
  */
 #ifndef SNAPSAFE_LIB_SOURCES_H
 #define SNAPSAFE_LIB_SOURCES_H
@@ -14,27 +15,41 @@
 #include <stdint.h>
 
 #include "page.h"
+#include "vmclock.h"
 
 enum {
-	SOURCES_MAX = 4,
+	/* page, VMClock counter and flags, sysgenid; room for what a child forked mid-probe re-adds */
+	SOURCES_MAX = 8,
 };
 
 struct gen_sources {
 	unsigned int count;				/* published with release order */
 	const volatile uint64_t *word[SOURCES_MAX];
 	const struct snapsafe_page *page;		/* the daemon's page, or NULL */
-	bool vmclock;					/* a VMClock counter is one of the words */
+	const struct vmclock_map *vmclock;		/* its counter and flags are words, or NULL */
 	bool sysgenid;					/* a kernel /dev/sysgenid is one of the words */
 };
 
 extern struct gen_sources gen_sources;
 
-/* Map every available source once; later calls may add the daemon page if it appeared. */
-void sources_init(void);
+/*
+ * sources_init() - map every available source, once per process, without waiting.
+ * Return: true once done; false while another thread (or the call a signal handler
+ * interrupted) maps them: the caller serves from the kernel this time.
+ */
+bool sources_init(void);
+
+/* After sources_init(): look again for a daemon page that appeared (at most once a second). */
 void sources_reprobe(void);
 
 /* The daemon page, mapped on demand (for snapsafe_generation()); NULL when absent. */
 const struct snapsafe_page *sources_page(void);
+
+/*
+ * sources_vmclock_live() - may VMClock be trusted to see VM snapshots? Only while the host
+ * says the counter is there (flags bit 8), read under the page's seqlock. Slow path only.
+ */
+bool sources_vmclock_live(void);
 
 static inline void sources_snapshot(uint64_t seen[SOURCES_MAX])
 {
@@ -46,7 +61,7 @@ static inline void sources_snapshot(uint64_t seen[SOURCES_MAX])
 		seen[i] = 0;
 }
 
-/* The hot-path check: one acquire load per live source, usually one or two. */
+/* The hot-path check: one acquire load per live source, usually one to three. */
 static inline bool sources_unchanged(const uint64_t seen[SOURCES_MAX])
 {
 	unsigned int n = __atomic_load_n(&gen_sources.count, __ATOMIC_ACQUIRE);

@@ -1,37 +1,56 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The slot pool: fork-wiped, never-dumped memory carved into per-thread slots.
+ * The slot pool: fork-wiped, never-dumped memory carved into per-thread slots, without a lock.
  *
- * The hot path reads the thread's slot through an initial-exec TLS pointer and
- * never takes a lock; the pool's mutex guards only allocation and release, which
- * happen once per thread. The free list lives in ordinary memory, not in the
- * slots, so a wiped slot never corrupts the pool.
+ * Chunks of CHUNK_SLOTS slots are mapped on demand and never unmapped. Which slots of a
+ * chunk belong to a thread is one 64-bit word per chunk, claimed and released with atomic
+ * operations; the words live in ordinary memory, not in the chunks, so a wiped chunk never
+ * corrupts the pool. Nothing here takes a lock, allocates with malloc or waits, so the first
+ * request of a thread may come from a signal handler, and a fork at any moment leaves a child
+ * that can allocate (slots of the parent's other threads merely stay taken in the child).
+ *
+ * A thread's slot goes back to the pool from the destructor of the pool's pthread key.
+ * Destructors of keys created later run after it and may still draw: slot_tls is cleared
+ * before the slot is wiped and released, and the thread is marked as exiting, so those draws
+ * are served by the kernel and never reach a slot that another thread may have been given.
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "guard.h"
 #include "missing.h"
 #include "state.h"
 
-enum { CHUNK_SIZE = 64 * 1024 };
+enum {
+	CHUNK_SLOTS	= 64,			/* one bit each in struct chunk.used */
+	CHUNK_SIZE	= CHUNK_SLOTS * SLOT_SIZE,
+	CHUNKS_MAX	= 1024,			/* 65536 threads with a slot at once; then the kernel */
+};
 
 struct slot {
 	unsigned char bytes[SLOT_SIZE];
 };
 
-static __thread struct slot *tls_slot __attribute__((tls_model("initial-exec")));
+struct chunk {
+	struct slot *slots;	/* NULL until mapped; published with release order */
+	uint64_t used;		/* bit n: slots[n] belongs to a thread */
+};
 
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+__thread struct slot *slot_tls __attribute__((tls_model("initial-exec")));
+/* Where slot_tls points: chunk * CHUNK_SLOTS + bit, for the release. */
+static __thread unsigned int tls_index __attribute__((tls_model("initial-exec")));
+/* The thread is exiting: its slot went back to the pool and it gets no other. */
+static __thread unsigned char tls_exited __attribute__((tls_model("initial-exec")));
+
+static unsigned int pool_once;
 static pthread_key_t pool_key;
 static bool pool_key_ok;
 static enum state_memory pool_memory = STATE_MEMORY_NONE;
 static enum state_memory forced_memory = STATE_MEMORY_NONE;
-static struct slot **free_slots;
-static size_t free_count, free_alloc;
+static struct chunk chunks[CHUNKS_MAX];
+static unsigned int chunks_taken;	/* entries handed to a thread that maps them */
 
 static void *map_chunk(enum state_memory m)
 {
@@ -56,41 +75,36 @@ static void *map_chunk(enum state_memory m)
 	return p;
 }
 
-static void slot_release(void *p)
+/* The pool key's destructor: runs once per thread that had a slot, when it exits. */
+static void slot_release(void *unused)
 {
-	struct slot *s = p;
+	bool entered = guard_enter();
+	struct slot *s = slot_tls;
+	unsigned int i = tls_index;
 
-	/* The next owner must not inherit this thread's keys or batch. */
-	explicit_bzero(s, sizeof(*s));
-	pthread_mutex_lock(&pool_lock);
-	if (free_count < free_alloc)
-		free_slots[free_count++] = s;
-	pthread_mutex_unlock(&pool_lock);
-	tls_slot = NULL;
+	(void)unused;
+	/* Later destructors that draw are served by the kernel, never by a new slot. */
+	tls_exited = 1;
+	if (s) {
+		/*
+		 * Unreachable from this thread before it is wiped, and wiped before another
+		 * thread can claim it: the release below publishes the zeroes with the bit.
+		 */
+		slot_tls = NULL;
+		barrier();
+		explicit_bzero(s, sizeof(*s));
+		__atomic_fetch_and(&chunks[i / CHUNK_SLOTS].used, ~(1ull << (i % CHUNK_SLOTS)),
+				   __ATOMIC_RELEASE);
+	}
+	guard_leave_if(entered);
 }
 
-/* A fork from another thread may have held the lock: the child gets a fresh one. */
-static void pool_atfork_child(void)
-{
-	pthread_mutex_init(&pool_lock, NULL);
-}
-
-static void pool_atfork_prepare(void)
-{
-	pthread_mutex_lock(&pool_lock);
-}
-
-static void pool_atfork_parent(void)
-{
-	pthread_mutex_unlock(&pool_lock);
-}
-
-static void pool_init(void)
+static bool pool_init(void)
 {
 	void *probe;
 
+	/* Lock-free in glibc; a failure leaves the engine off (no way to give slots back). */
 	pool_key_ok = pthread_key_create(&pool_key, slot_release) == 0;
-	pthread_atfork(pool_atfork_prepare, pool_atfork_parent, pool_atfork_child);
 
 	if (forced_memory != STATE_MEMORY_NONE) {
 		probe = map_chunk(forced_memory);
@@ -98,26 +112,31 @@ static void pool_init(void)
 			munmap(probe, CHUNK_SIZE);
 			pool_memory = forced_memory;
 		}
-		return;
+		return true;
 	}
 	/* Detect at run time: kernels before 6.11 reject the MAP_DROPPABLE type. */
 	probe = map_chunk(STATE_MEMORY_DROPPABLE);
 	if (probe) {
 		munmap(probe, CHUNK_SIZE);
 		pool_memory = STATE_MEMORY_DROPPABLE;
-		return;
+		return true;
 	}
 	probe = map_chunk(STATE_MEMORY_WIPEONFORK);
 	if (probe) {
 		munmap(probe, CHUNK_SIZE);
 		pool_memory = STATE_MEMORY_WIPEONFORK;
 	}
+	return true;
+}
+
+bool state_pool_init(void)
+{
+	return once_run(&pool_once, pool_init);
 }
 
 enum state_memory state_pool_memory(void)
 {
-	pthread_once(&pool_once, pool_init);
-	return pool_memory;
+	return state_pool_init() ? pool_memory : STATE_MEMORY_NONE;
 }
 
 bool state_pool_wipes_on_fork(void)
@@ -144,65 +163,86 @@ void state_pool_force_memory(enum state_memory m)
 	forced_memory = m;
 }
 
-static int pool_grow_locked(void)
+/* Take a free slot of chunk @c, if it is mapped and has one. */
+static struct slot *chunk_claim(unsigned int c, unsigned int *ret_index)
 {
-	size_t n = CHUNK_SIZE / SLOT_SIZE;
-	struct slot *chunk;
-	struct slot **grown;
+	struct slot *base = __atomic_load_n(&chunks[c].slots, __ATOMIC_ACQUIRE);
+	uint64_t used;
 
-	if (free_count + n > free_alloc) {
-		grown = realloc(free_slots, (free_alloc + 4 * n) * sizeof(*grown));
-		if (!grown)
-			return -ENOMEM;
-		free_slots = grown;
-		free_alloc += 4 * n;
+	if (!base)
+		return NULL;
+	used = __atomic_load_n(&chunks[c].used, __ATOMIC_RELAXED);
+	while (~used) {
+		unsigned int bit = (unsigned int)__builtin_ctzll(~used);
+
+		/* Acquire: pairs with the release that gave the slot back, wiped. */
+		if (__atomic_compare_exchange_n(&chunks[c].used, &used, used | 1ull << bit, false,
+						__ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+			*ret_index = c * CHUNK_SLOTS + bit;
+			return &base[bit];
+		}
 	}
-	chunk = map_chunk(pool_memory);
-	if (!chunk)
-		return -ENOMEM;
-	for (size_t i = n; i-- > 0;)
-		free_slots[free_count++] = &chunk[i];
-	/* Keep room so a release never needs to allocate. */
-	return 0;
+	return NULL;
+}
+
+/* Map one more chunk and take its first slot. Two threads may grow at once: both chunks stay. */
+static struct slot *pool_grow(unsigned int *ret_index)
+{
+	unsigned int c = __atomic_load_n(&chunks_taken, __ATOMIC_RELAXED);
+	struct slot *base;
+
+	do {
+		if (c >= CHUNKS_MAX)
+			return NULL;
+	} while (!__atomic_compare_exchange_n(&chunks_taken, &c, c + 1, false, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	/* A failed map leaves entry c empty for good: scanners skip it. */
+	base = map_chunk(pool_memory);
+	if (!base)
+		return NULL;
+	__atomic_store_n(&chunks[c].used, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&chunks[c].slots, base, __ATOMIC_RELEASE);
+	*ret_index = c * CHUNK_SLOTS;
+	return base;
 }
 
 static struct slot *slot_alloc(void)
 {
+	unsigned int n, i = 0;
 	struct slot *s = NULL;
 
-	if (!state_pool_wipes_on_fork() || !pool_key_ok)
+	if (tls_exited || !state_pool_wipes_on_fork() || !pool_key_ok)
 		return NULL;
-	pthread_mutex_lock(&pool_lock);
-	if (free_count == 0)
-		(void)pool_grow_locked();
-	if (free_count > 0)
-		s = free_slots[--free_count];
-	pthread_mutex_unlock(&pool_lock);
+	n = __atomic_load_n(&chunks_taken, __ATOMIC_RELAXED);
+	for (unsigned int c = 0; c < n && c < CHUNKS_MAX && !s; c++)
+		s = chunk_claim(c, &i);
+	if (!s)
+		s = pool_grow(&i);
 	if (!s)
 		return NULL;
+	/*
+	 * The key's value is what makes glibc call slot_release() at thread exit. A key below
+	 * PTHREAD_KEY_2NDLEVEL_SIZE (32) is stored without allocating; glibc allocates for
+	 * keys above it, once per thread (docs/api.md says so).
+	 */
 	if (pthread_setspecific(pool_key, s) != 0) {
-		slot_release(s);
+		__atomic_fetch_and(&chunks[i / CHUNK_SLOTS].used, ~(1ull << (i % CHUNK_SLOTS)),
+				   __ATOMIC_RELEASE);
 		return NULL;
 	}
-	tls_slot = s;
+	__atomic_store_n((uintptr_t *)(void *)(s->bytes + SLOT_OWNER_OFFSET), slot_owner_token(),
+			 __ATOMIC_RELAXED);
+	tls_index = i;
+	barrier();
+	slot_tls = s;
 	return s;
 }
 
 struct slot *slot_get(void)
 {
-	struct slot *s = tls_slot;
+	struct slot *s = slot_tls;
 
-	if (__builtin_expect(s != NULL, 1))
+	if (likely(s != NULL))
 		return s;
 	return slot_alloc();
-}
-
-void *slot_rng_state(struct slot *s)
-{
-	return s->bytes;
-}
-
-void *slot_vdso_state(struct slot *s)
-{
-	return s->bytes + SLOT_VDSO_STATE_OFFSET;
 }

@@ -7,19 +7,27 @@
  * millisecond: the 12 bits after the timestamp (rand_a) are a counter seeded
  * randomly each millisecond (RFC 9562 section 6.2, method 1, with a 12-bit
  * counter); if it overflows, the timestamp is advanced by one millisecond.
+ * The last timestamp and counter are one 64-bit word updated by compare-and-swap:
+ * no lock, so a fork at any moment leaves a child that can make UUIDs, and a signal
+ * handler may make one while the thread it interrupted is making another.
  */
-#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
 
+#include "macro.h"
 #include "snapsafe/snapsafe.h"
 
-#define EXPORT __attribute__((visibility("default")))
+enum {
+	V7_COUNTER_BITS	= 12,
+	V7_COUNTER_MAX	= (1 << V7_COUNTER_BITS) - 1,
+	/* Start low in the 12-bit space so a burst rarely overflows. */
+	V7_COUNTER_SEED	= 0x1ff,
+};
 
-static pthread_mutex_t v7_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t v7_last_ms;
-static uint32_t v7_counter;
+/* unix_ms << 12 | counter of the last UUIDv7 this process made. */
+static uint64_t v7_last;
 
 static void uuid_set_version(uint8_t out[16], unsigned int version)
 {
@@ -36,33 +44,32 @@ EXPORT void snapsafe_uuid_v4(uint8_t out[16])
 EXPORT void snapsafe_uuid_v7(uint8_t out[16])
 {
 	struct timespec ts;
-	uint64_t ms;
-	uint32_t ctr;
+	uint64_t ms, last, next, seed;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	snapsafe_random_buf(out, 16);
+	seed = ((uint64_t)out[6] << 8 | out[7]) & V7_COUNTER_SEED;
 
 	/*
-	 * A lock only for ordering within this process. After fork the child's
-	 * counter continues from the parent's, but the random tail differs.
+	 * Ordering within this process only. After fork the child's counter continues from
+	 * the parent's, but the random tail differs.
 	 */
-	pthread_mutex_lock(&v7_lock);
-	if (ms > v7_last_ms) {
-		v7_last_ms = ms;
-		/* Start low in the 12-bit space so a burst rarely overflows. */
-		v7_counter = ((uint32_t)out[6] << 8 | out[7]) & 0x1ff;
-	} else if (++v7_counter > 0xfff) {
-		v7_last_ms++;	/* clock went back or counter exhausted: stay monotonic */
-		v7_counter = 0;
-	}
-	ms = v7_last_ms;
-	ctr = v7_counter;
-	pthread_mutex_unlock(&v7_lock);
+	last = __atomic_load_n(&v7_last, __ATOMIC_RELAXED);
+	do {
+		if (ms > last >> V7_COUNTER_BITS)
+			next = ms << V7_COUNTER_BITS | seed;
+		else if ((last & V7_COUNTER_MAX) < V7_COUNTER_MAX)
+			next = last + 1;
+		else	/* clock went back or counter exhausted: stay monotonic */
+			next = ((last >> V7_COUNTER_BITS) + 1) << V7_COUNTER_BITS;
+	} while (!__atomic_compare_exchange_n(&v7_last, &last, next, true, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	ms = next >> V7_COUNTER_BITS;
 
 	for (int i = 0; i < 6; i++)
 		out[i] = (uint8_t)(ms >> (40 - 8 * i));
-	out[6] = (uint8_t)(ctr >> 8);
-	out[7] = (uint8_t)ctr;
+	out[6] = (uint8_t)(next >> 8 & 0xf);
+	out[7] = (uint8_t)next;
 	uuid_set_version(out, 7);
 }

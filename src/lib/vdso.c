@@ -4,7 +4,8 @@
  * dynamic symbol table, the way the kernel selftest vdso_test_getrandom does,
  * because glibc 2.36 does not call it. Calls it with this thread's opaque state,
  * which lives in the thread's slot (state.c) in droppable / wipe-on-fork memory,
- * as the vDSO requires.
+ * as the vDSO requires. No lock and no one-time initialisation that could make a
+ * caller wait: the lookup is idempotent and may run in several threads at once.
  *
  * Deliberately not here: any fallback. The caller (kernel-random.c) uses the
  * syscall when this returns -ENOSYS.
@@ -12,7 +13,6 @@
 #include <elf.h>
 #include <errno.h>
 #include <link.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -31,9 +31,20 @@ struct vgetrandom_params {
 	uint32_t reserved[13];
 };
 
+enum vdso_state {
+	VDSO_UNKNOWN,
+	VDSO_NONE,
+	VDSO_AVAILABLE,
+};
+
+/*
+ * Found by vdso_probe(), which may run in several threads at once and in a signal handler:
+ * it only reads the vDSO image and asks the vDSO, so they all find the same, and each stores
+ * the function and its state size before publishing the state with release order.
+ */
 static vgetrandom_fn *vgetrandom;
 static size_t vgetrandom_state_size;
-static pthread_once_t vdso_once = PTHREAD_ONCE_INIT;
+static unsigned int vdso_state;
 
 static const void *vdso_dyn_ptr(uintptr_t base, const ElfW(Phdr) *load, ElfW(Addr) addr)
 {
@@ -140,29 +151,43 @@ static void *vdso_lookup(const char *version, const char *name)
 	return NULL;
 }
 
-static void vdso_init(void)
+static bool vdso_probe(void)
 {
 	struct vgetrandom_params params = { 0 };
 	vgetrandom_fn *fn;
 
+	/*
+	 * The vDSO's state must be wiped on fork too, so it needs the slot pool. While the pool's
+	 * initialisation runs in another thread, use the syscall and decide later.
+	 */
+	if (!state_pool_init())
+		return false;
 	if (!state_pool_wipes_on_fork())
-		return;	/* the vDSO's state must be wiped on fork too */
+		goto none;
 	fn = vdso_lookup("LINUX_2.6", "__vdso_getrandom");
 	if (!fn)
-		return;
+		goto none;
 	/* The documented probe: NULL buffer, zero length, ~0 opaque length. */
 	if (fn(NULL, 0, 0, &params, ~0UL) != 0)
-		return;
+		goto none;
 	if (params.size_of_opaque_state == 0 || params.size_of_opaque_state > SLOT_VDSO_STATE_MAX)
-		return;
-	vgetrandom_state_size = params.size_of_opaque_state;
-	vgetrandom = fn;
+		goto none;
+	__atomic_store_n(&vgetrandom_state_size, params.size_of_opaque_state, __ATOMIC_RELAXED);
+	__atomic_store_n(&vgetrandom, fn, __ATOMIC_RELAXED);
+	__atomic_store_n(&vdso_state, VDSO_AVAILABLE, __ATOMIC_RELEASE);
+	return true;
+none:
+	__atomic_store_n(&vdso_state, VDSO_NONE, __ATOMIC_RELEASE);
+	return false;
 }
 
 bool vdso_getrandom_available(void)
 {
-	pthread_once(&vdso_once, vdso_init);
-	return vgetrandom != NULL;
+	unsigned int s = __atomic_load_n(&vdso_state, __ATOMIC_ACQUIRE);
+
+	if (__builtin_expect(s != VDSO_UNKNOWN, 1))
+		return s == VDSO_AVAILABLE;
+	return vdso_probe();
 }
 
 ssize_t vdso_getrandom(void *buf, size_t len, unsigned int flags)
@@ -179,6 +204,7 @@ ssize_t vdso_getrandom(void *buf, size_t len, unsigned int flags)
 	 * The vDSO keeps its own in_use flag in the state: a nested call from a
 	 * signal handler on this thread falls back to the syscall inside the vDSO.
 	 */
-	r = vgetrandom(buf, len, flags, slot_vdso_state(slot), vgetrandom_state_size);
+	r = __atomic_load_n(&vgetrandom, __ATOMIC_RELAXED)(buf, len, flags, slot_vdso_state(slot),
+		__atomic_load_n(&vgetrandom_state_size, __ATOMIC_RELAXED));
 	return r;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Watchers: a connection to snapsafed registered with `WATCH`, the userspace equivalent of
- * an open /dev/sysgenid (DESIGN.md section 4, docs/api.md).
+ * an open /dev/sysgenid (docs/api.md, docs/protocol.md).
  *
  * The daemon holds the watcher's acknowledged generation and sends `GEN <gen>` lines while
  * the watcher is outdated; we leave them in the socket (client.c reads exactly up to a reply),
@@ -9,6 +9,12 @@
  * Each open watcher is also on a per-process list, which snapsafe_wait_watchers() checks so
  * that a process never waits for its own outdated watcher. A watcher may be shared between
  * threads: a mutex keeps each request and its reply together.
+ *
+ * fork(): a child has only the forking thread, so a lock that another thread held at that
+ * moment would stay held in the child for ever. Every change of the list is one pointer
+ * store, so the list is whole at any moment; a fork handler re-creates the list lock and
+ * each watcher's lock in the child. A watcher inherited across fork() belongs to the parent
+ * (the daemon counts it under the parent's pid): the child may close it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,9 +30,7 @@
 #include <snapsafe/snapsafe.h>
 
 #include "client.h"
-
-/* The shared library is built -fvisibility=hidden; libsnapsafe.sym lists what it exports. */
-#define EXPORT __attribute__((visibility("default")))
+#include "guard.h"
 
 struct snapsafe_watcher {
 	int fd;
@@ -38,12 +42,31 @@ struct snapsafe_watcher {
 
 static pthread_mutex_t watcher_list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct snapsafe_watcher *watcher_list;
+static pthread_once_t watcher_atfork_once = PTHREAD_ONCE_INIT;
+static bool watcher_atfork_ok;
+
+/* In the child of fork(): the threads that may have held these locks do not exist here. */
+static void watcher_atfork_child(void)
+{
+	bool entered = guard_enter();
+
+	pthread_mutex_init(&watcher_list_lock, NULL);
+	for (struct snapsafe_watcher *w = watcher_list; w; w = w->next)
+		pthread_mutex_init(&w->lock, NULL);
+	guard_leave_if(entered);
+}
+
+static void watcher_atfork_register(void)
+{
+	watcher_atfork_ok = pthread_atfork(NULL, NULL, watcher_atfork_child) == 0;
+}
 
 static void watcher_list_add(struct snapsafe_watcher *w)
 {
 	pthread_mutex_lock(&watcher_list_lock);
 	w->next = watcher_list;
-	watcher_list = w;
+	/* One store makes it part of the list: a fork sees it in or out, never half-linked. */
+	__atomic_store_n(&watcher_list, w, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&watcher_list_lock);
 }
 
@@ -54,7 +77,7 @@ static void watcher_list_remove(struct snapsafe_watcher *w)
 	pthread_mutex_lock(&watcher_list_lock);
 	for (p = &watcher_list; *p; p = &(*p)->next)
 		if (*p == w) {
-			*p = w->next;
+			__atomic_store_n(p, w->next, __ATOMIC_RELEASE);
 			break;
 		}
 	pthread_mutex_unlock(&watcher_list_lock);
@@ -77,6 +100,10 @@ bool watcher_any_outdated(void)
 	struct snapsafe_watcher *w;
 	pid_t pid = getpid();
 	bool found = false;
+
+	/* No watcher was ever opened: nothing to look at (and no fork handler yet either). */
+	if (!__atomic_load_n(&watcher_list, __ATOMIC_ACQUIRE))
+		return false;
 
 	pthread_mutex_lock(&watcher_list_lock);
 	for (w = watcher_list; w && !found; w = w->next)
@@ -114,13 +141,21 @@ EXPORT int snapsafe_watcher_open(unsigned int flags, struct snapsafe_watcher **r
 	struct snapsafe_watcher *w;
 	struct protocol_line l;
 	uint32_t gen;
+	bool entered;
 	int fd, r;
 
 	if (!ret || (flags & ~(unsigned int)SNAPSAFE_WATCHER_NONBLOCK))
 		return -EINVAL;
+	/* Before the first watcher exists: no child may inherit a lock it cannot reset. */
+	pthread_once(&watcher_atfork_once, watcher_atfork_register);
+	if (!watcher_atfork_ok)
+		return -ENOMEM;
+	entered = guard_enter();
 	fd = client_connect(NULL);
-	if (fd < 0)
-		return fd;
+	if (fd < 0) {
+		r = fd;
+		goto out;
+	}
 	r = client_send(fd, hello_watch, sizeof(hello_watch) - 1);
 	if (r < 0)
 		goto fail;
@@ -149,9 +184,12 @@ EXPORT int snapsafe_watcher_open(unsigned int flags, struct snapsafe_watcher **r
 	pthread_mutex_init(&w->lock, NULL);
 	watcher_list_add(w);
 	*ret = w;
-	return 0;
+	r = 0;
+	goto out;
 fail:
 	close(fd);
+out:
+	guard_leave_if(entered);
 	return r;
 }
 
@@ -161,18 +199,9 @@ EXPORT int snapsafe_watcher_fd(const struct snapsafe_watcher *w)
 	return w ? w->fd : -EINVAL;
 }
 
-/**
- * snapsafe_watcher_read() - the generation, once it differs from the last acknowledged one.
- * @w: the watcher
- * @ret_gen: the new generation, written only on success
- *
- * Return: 0, -EAGAIN (non-blocking, nothing new), -EINTR (a signal while blocked),
- * -ECONNRESET/-EPIPE when the daemon went away, or another negative errno.
- */
-EXPORT int snapsafe_watcher_read(struct snapsafe_watcher *w, uint32_t *ret_gen)
+/* snapsafe_watcher_read() without the guard. */
+static int watcher_read(struct snapsafe_watcher *w, uint32_t *ret_gen)
 {
-	if (!w || !ret_gen)
-		return -EINVAL;
 	for (;;) {
 		struct pollfd p = { .fd = w->fd, .events = POLLIN };
 		uint64_t v;
@@ -197,33 +226,61 @@ EXPORT int snapsafe_watcher_read(struct snapsafe_watcher *w, uint32_t *ret_gen)
 }
 
 /**
+ * snapsafe_watcher_read() - the generation, once it differs from the last acknowledged one.
+ * @w: the watcher
+ * @ret_gen: the new generation, written only on success
+ *
+ * Return: 0, -EAGAIN (non-blocking, nothing new), -EINTR (a signal while blocked),
+ * -ECONNRESET/-EPIPE when the daemon went away, or another negative errno.
+ */
+EXPORT int snapsafe_watcher_read(struct snapsafe_watcher *w, uint32_t *ret_gen)
+{
+	bool entered;
+	int r;
+
+	if (!w || !ret_gen)
+		return -EINVAL;
+	entered = guard_enter();
+	r = watcher_read(w, ret_gen);
+	guard_leave_if(entered);
+	return r;
+}
+
+/**
  * snapsafe_watcher_ack() - confirm that the watcher has handled generation @gen.
  * Return: 0, -EINVAL when @gen is not the current generation, or another negative errno.
  */
 EXPORT int snapsafe_watcher_ack(struct snapsafe_watcher *w, uint32_t gen)
 {
 	char req[32];
+	bool entered;
 	uint64_t v;
 	int r;
 
 	if (!w)
 		return -EINVAL;
 	snprintf(req, sizeof(req), "ACK %" PRIu32, gen);
+	entered = guard_enter();
 	pthread_mutex_lock(&w->lock);
 	r = client_request_value(w->fd, req, &v);
 	pthread_mutex_unlock(&w->lock);
+	guard_leave_if(entered);
 	return r;
 }
 
 /** snapsafe_watcher_close() - stop counting as a watcher; accepts NULL; returns NULL. */
 EXPORT struct snapsafe_watcher *snapsafe_watcher_close(struct snapsafe_watcher *w)
 {
+	bool entered;
+
 	if (!w)
 		return NULL;
+	entered = guard_enter();
 	watcher_list_remove(w);
 	/* Closing the connection is the unregistration: the daemon drops it at once. */
 	close(w->fd);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
+	guard_leave_if(entered);
 	return NULL;
 }

@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,18 +29,22 @@ enum {
 
 #define VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT	(1ull << 8)
 
+/*
+ * The handle is the read-only mapping itself: opening allocates nothing but the mapping, so
+ * libsnapsafe can open the device from any context, a signal handler included.
+ */
 struct vmclock_map {
-	const uint8_t *base;
+	uint8_t page[VMCLOCK_MAP_SIZE];
 };
 
 static uint32_t load32(const struct vmclock_map *m, size_t off)
 {
-	return __atomic_load_n((const uint32_t *)(const void *)(m->base + off), __ATOMIC_ACQUIRE);
+	return __atomic_load_n((const uint32_t *)(const void *)(m->page + off), __ATOMIC_ACQUIRE);
 }
 
 static uint64_t load64(const struct vmclock_map *m, size_t off)
 {
-	return __atomic_load_n((const uint64_t *)(const void *)(m->base + off), __ATOMIC_RELAXED);
+	return __atomic_load_n((const uint64_t *)(const void *)(m->page + off), __ATOMIC_RELAXED);
 }
 
 static inline void cpu_relax(void)
@@ -71,7 +74,7 @@ static int read_consistent(const struct vmclock_map *m, uint64_t *ret_flags, uin
 		gen = load64(m, VMCLOCK_OFF_VM_GEN_COUNTER);
 		/* Order the data loads before the second seq_count load. */
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		s2 = __atomic_load_n((const uint32_t *)(const void *)(m->base + VMCLOCK_OFF_SEQ_COUNT),
+		s2 = __atomic_load_n((const uint32_t *)(const void *)(m->page + VMCLOCK_OFF_SEQ_COUNT),
 				     __ATOMIC_RELAXED);
 		if (s1 == s2) {
 			*ret_flags = flags;
@@ -112,13 +115,7 @@ int vmclock_open(const char *path, struct vmclock_map **ret)
 	close(fd);
 	if (p == MAP_FAILED)
 		return r;
-
-	m = malloc(sizeof(*m));
-	if (!m) {
-		munmap(p, VMCLOCK_MAP_SIZE);
-		return -ENOMEM;
-	}
-	m->base = p;
+	m = p;
 
 	if (load32(m, VMCLOCK_OFF_MAGIC) != VMCLOCK_MAGIC) {
 		r = -EPROTO;
@@ -145,10 +142,8 @@ fail:
 
 struct vmclock_map *vmclock_close(struct vmclock_map *m)
 {
-	if (m) {
-		munmap((void *)m->base, VMCLOCK_MAP_SIZE);
-		free(m);
-	}
+	if (m)
+		munmap(m, VMCLOCK_MAP_SIZE);
 	return NULL;
 }
 
@@ -169,5 +164,10 @@ int vmclock_read_generation(const struct vmclock_map *m, uint64_t *ret_gen)
 
 const volatile uint64_t *vmclock_generation_word(const struct vmclock_map *m)
 {
-	return (const volatile uint64_t *)(const void *)(m->base + VMCLOCK_OFF_VM_GEN_COUNTER);
+	return (const volatile uint64_t *)(const void *)(m->page + VMCLOCK_OFF_VM_GEN_COUNTER);
+}
+
+const volatile uint64_t *vmclock_flags_word(const struct vmclock_map *m)
+{
+	return (const volatile uint64_t *)(const void *)(m->page + VMCLOCK_OFF_FLAGS);
 }

@@ -3,7 +3,9 @@
  * Reader for the VMClock shared page (/dev/vmclock0, Linux 7.0+; the uapi-group
  * VMClock specification): magic, size, version, the seq_count seqlock, flags and
  * vm_generation_counter. Used by snapsafed's vmclock notifier and by libsnapsafe,
- * which checks the counter on its hot path when the device is readable.
+ * which checks the counter and the flags on its hot path when the device is readable.
+ * Allocates nothing but the mapping and takes no lock (libsnapsafe opens it from any
+ * context, a signal handler included).
  */
 #ifndef SNAPSAFE_SHARED_VMCLOCK_H
 #define SNAPSAFE_SHARED_VMCLOCK_H
@@ -38,5 +40,13 @@ int vmclock_read_generation(const struct vmclock_map *m, uint64_t *ret_gen);
  * hot path only asks "did it change").
  */
 const volatile uint64_t *vmclock_generation_word(const struct vmclock_map *m);
+
+/*
+ * vmclock_flags_word() - the address of the 64-bit flags, for the same use: the host may
+ * withdraw vm_generation_counter (clear its flag, e.g. after a migration to an older host),
+ * after which the counter never changes again. A reader that trusts the counter must notice
+ * the flags change and then ask vmclock_read_generation() whether the counter is still there.
+ */
+const volatile uint64_t *vmclock_flags_word(const struct vmclock_map *m);
 
 #endif

@@ -2,8 +2,8 @@
 /*
  * The generation API against the real snapsafed: watchers (blocking and non-blocking read,
  * acknowledge, poll readiness), the outdated count, wait-for-watchers with its timeout and
- * -EINTR cases, trigger with min_gen, quiesce and resume. Outdated watchers that must not
- * belong to this process (the daemon answers EINTR for the caller's own) live in a child.
+ * -EDEADLK cases, trigger with min_gen, quiesce and resume. Outdated watchers that must not
+ * belong to this process (the daemon refuses to wait for the caller's own) live in a child.
  */
 #include <errno.h>
 #include <poll.h>
@@ -13,6 +13,7 @@
 #include <snapsafe/snapsafe.h>
 
 #include "client.h"
+#include "control.h"
 #include "daemon-util.h"
 #include "reader-thread.h"
 
@@ -305,33 +306,36 @@ TEST(test_wait_watchers_times_out_then_returns_after_ack)
 	child_stop(&c);
 }
 
-TEST(test_wait_watchers_is_eintr_for_own_outdated_watcher)
+TEST(test_wait_watchers_is_edeadlk_for_own_outdated_watcher)
 {
 	struct snapsafe_watcher *w = watcher(SNAPSAFE_WATCHER_NONBLOCK);
 	uint32_t g = trigger(0);
 
 	/* 20 s rather than forever, so that the bug fails the test instead of hanging it. */
-	assert_eq(snapsafe_wait_watchers(20000), -EINTR);
+	assert_eq(snapsafe_wait_watchers(20000), -EDEADLK);
 	assert_eq(snapsafe_watcher_ack(w, g), 0);
 	assert_eq(snapsafe_wait_watchers(20000), 0);
 	snapsafe_watcher_close(w);
 }
 
-TEST(test_daemon_answers_eintr_for_same_pid_watcher)
+TEST(test_daemon_refuses_to_wait_for_same_pid_watcher)
 {
-	/* The daemon's own check, without the library's local one in front of it. */
+	/*
+	 * The daemon's own check, without the library's local one in front of it: EDEADLK, or
+	 * EINTR from a daemon that predates it, both -EDEADLK for the caller.
+	 */
 	uint64_t v;
 	int fw = client_connect(NULL), fc = client_connect(NULL);
 
 	assert_true(fw >= 0 && fc >= 0);
 	assert_eq(client_request_value(fw, "WATCH", &v), 0);
 	trigger(0);
-	assert_eq(client_request_value(fc, "WAIT 20000", &v), -EINTR);
+	assert_eq(control_wait(fc, 20000, NULL), -EDEADLK);
 	close(fw);
 	close(fc);
 }
 
-TEST(test_wait_watchers_is_eintr_when_own_watcher_becomes_outdated)
+TEST(test_wait_watchers_is_edeadlk_when_own_watcher_becomes_outdated)
 {
 	/* The child first, so that it does not inherit our watcher's socket. */
 	struct child c = child_start();
@@ -347,7 +351,7 @@ TEST(test_wait_watchers_is_eintr_when_own_watcher_becomes_outdated)
 	assert_eq(pthread_create(&t, NULL, wait_thread, &wt), 0);
 	trigger(0);
 	pthread_join(t, NULL);
-	assert_eq(wt.r, -EINTR);
+	assert_eq(wt.r, -EDEADLK);
 	child_stop(&c);
 	snapsafe_watcher_close(w);
 }
@@ -385,9 +389,9 @@ int main(void)
 	RUN(test_blocking_read_returns_the_next_generation);
 	RUN(test_outdated_counts_watchers_at_the_raise);
 	RUN(test_wait_watchers_times_out_then_returns_after_ack);
-	RUN(test_wait_watchers_is_eintr_for_own_outdated_watcher);
-	RUN(test_daemon_answers_eintr_for_same_pid_watcher);
-	RUN(test_wait_watchers_is_eintr_when_own_watcher_becomes_outdated);
+	RUN(test_wait_watchers_is_edeadlk_for_own_outdated_watcher);
+	RUN(test_daemon_refuses_to_wait_for_same_pid_watcher);
+	RUN(test_wait_watchers_is_edeadlk_when_own_watcher_becomes_outdated);
 	RUN(test_quiesce_and_resume);
 	td_cleanup(&daemon_);
 	return 0;
