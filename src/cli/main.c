@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "parse-number.h"
 #include "protocol.h"
 #include "runtime-dir.h"
 #include "snapsafectl.h"
@@ -75,27 +76,13 @@ static int usage_error(const char *fmt, const char *arg)
 	return CLI_EXIT_USAGE;
 }
 
-static int parse_u32(const char *s, uint32_t *ret)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v > UINT32_MAX)
-		return -ERANGE;
-	*ret = (uint32_t)v;
-	return 0;
-}
-
 int cli_parse(int argc, char **argv, const char *value_name, bool json, struct cli_options *ret)
 {
 	const struct cli_command *cmd = command_find(argv[0]);
 	struct option opts[4] = { { "help", no_argument, NULL, 'h' } };
 	size_t n = 1;
 	struct cli_options o = {};
+	uint64_t v;
 	int c;
 
 	if (json)
@@ -114,11 +101,12 @@ int cli_parse(int argc, char **argv, const char *value_name, bool json, struct c
 			o.json = true;
 			break;
 		case 'v':
-			if (parse_u32(optarg, &o.value) < 0) {
+			if (parse_uint_str(optarg, 10, UINT32_MAX, &v) < 0) {
 				fprintf(stderr, "snapsafectl: %s: --%s wants a number from 0 to %u, "
 					"not '%s'\n", cmd->name, value_name, UINT32_MAX, optarg);
 				return CLI_EXIT_USAGE;
 			}
+			o.value = (uint32_t)v;
 			o.has_value = true;
 			break;
 		default:
@@ -176,6 +164,10 @@ int cli_error(const char *cmd, int error)
 	case ETIMEDOUT:
 		fprintf(stderr, "snapsafectl: %s: %s\n", cmd, msg);
 		return CLI_EXIT_TIMEOUT;
+	case EDEADLK:
+		/* The daemon will not wait for watchers that the waiting process holds itself. */
+		fprintf(stderr, "snapsafectl: %s: this process holds an outdated watcher\n", cmd);
+		return CLI_EXIT_FAILURE;
 	case ECONNRESET:
 	case EPIPE:
 		fprintf(stderr, "snapsafectl: %s: lost the connection to snapsafed: %s\n", cmd, msg);

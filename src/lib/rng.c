@@ -64,6 +64,13 @@ static void rng_refill(struct rng_state *s)
 	s->pos = CHACHA20_KEY_SIZE;
 }
 
+/* Forget the seed and the batch; the owner stays (the state is still this thread's). */
+static void rng_wipe(struct rng_state *s)
+{
+	explicit_bzero(s, offsetof(struct rng_state, owner));
+	s->since_reseed = 0;
+}
+
 /*
  * Seed from the kernel, recording the source words first: a change after the
  * snapshot is caught by the check before returning, whatever the policy read.
@@ -75,8 +82,15 @@ static int rng_reseed(struct rng_state *s, unsigned int reseed_flags)
 	int r;
 
 	sources_snapshot(seen);
-	if (!policy_engine_allowed())
+	if (!policy_engine_allowed()) {
+		/*
+		 * Drop the old seed too: while the policy says no, the sources cannot be trusted
+		 * to see a clone, so this memory may be in several copies by the time they can
+		 * (a VMClock counter that the host withdrew and offers again unchanged).
+		 */
+		rng_wipe(s);
 		return 1;
+	}
 	r = kernel_random_fill(key, sizeof(key), reseed_flags);
 	if (r < 0) {
 		explicit_bzero(key, sizeof(key));
@@ -131,8 +145,7 @@ static bool rng_state_sane(struct rng_state *s)
 
 	if (!s->ready || (pos >= CHACHA20_KEY_SIZE && pos <= RNG_BATCH_SIZE))
 		return true;
-	explicit_bzero(s, offsetof(struct rng_state, owner));
-	s->since_reseed = 0;
+	rng_wipe(s);
 	return false;
 }
 

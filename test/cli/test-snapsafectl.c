@@ -3,7 +3,9 @@
  * snapsafectl against the real snapsafed: every subcommand, its human output and its --json
  * output (validated and read back here), --runtime-dir before and after the subcommand, and
  * the documented exit codes: 2 usage, 3 no daemon, 4 refused (run as uid 65534 through
- * setpriv), 5 wait-watchers timeout, 6 daemon lost under `watch`.
+ * setpriv), 5 wait-watchers timeout, 6 daemon lost under `watch`. Replies the real daemon
+ * cannot be made to give on demand (the outdated pids of a timeout, a refused wait, an older
+ * daemon's EINTR, generation 0) come from test/client/fake-daemon.h.
  * Usage: test-snapsafectl PATH-TO-SNAPSAFECTL
  */
 #include <errno.h>
@@ -16,6 +18,7 @@
 
 #include "json.h"
 #include "daemon-util.h"
+#include "fake-daemon.h"
 
 static const char *ctl_path;
 static struct td daemon_;
@@ -456,6 +459,100 @@ TEST(test_watch_exits_6_when_the_daemon_dies)
 	assert_contains(r.err, "Connection refused (is the daemon running?)");
 }
 
+/* ---- against the fake daemon ---- */
+
+static const char *fake_wait = "OK 0\n";
+static const char *fake_outdated = "OK 0\n";
+
+static const char *fake_answer(const char *req)
+{
+	if (strncmp(req, "WAIT ", 5) == 0)
+		return fake_wait;
+	if (strcmp(req, "OUTDATED") == 0)
+		return fake_outdated;
+	if (strcmp(req, "QUIESCE") == 0)
+		return "OK 0\n";
+	return "ERR EINVAL unknown request\n";
+}
+
+TEST(test_wait_watchers_timeout_names_the_outdated_pids)
+{
+	struct fake_daemon f;
+	struct run r;
+
+	fake_daemon_start(&f, fake_answer);
+	fake_wait = "ERR ETIMEDOUT outdated watcher pids: 1234 5678\n";
+	fake_outdated = "OK 2\n";
+	r = ctl("--runtime-dir", f.dir, "wait-watchers", "--timeout", "100", NULL);
+	assert_exit(r, 5);
+	assert_contains(r.err, "timed out after 100 ms, 2 watcher(s) still outdated (pids 1234 5678)\n");
+	r = ctl("--runtime-dir", f.dir, "wait-watchers", "--timeout", "100", "--json", NULL);
+	assert_exit(r, 5);
+	assert_contains(json_text(r.out, "timed_out"), "true");
+	assert_eq(json_num(r.out, "outdated"), 2);
+	assert_eq(strcmp(json_text(r.out, "outdated_pids"), "[1234,5678]"), 0);
+	assert_contains(json_text(r.out, "outdated_pids_truncated"), "false");
+
+	/* More than the daemon's line could hold: it says so, and so do we. */
+	fake_wait = "ERR ETIMEDOUT outdated watcher pids: 1234 ...\n";
+	fake_outdated = "OK 300\n";
+	r = ctl("--runtime-dir", f.dir, "wait-watchers", "--timeout", "100", NULL);
+	assert_exit(r, 5);
+	assert_contains(r.err, "300 watcher(s) still outdated (pids 1234 ...)\n");
+	r = ctl("--runtime-dir", f.dir, "wait-watchers", "--timeout=100", "--json", NULL);
+	assert_eq(strcmp(json_text(r.out, "outdated_pids"), "[1234]"), 0);
+	assert_contains(json_text(r.out, "outdated_pids_truncated"), "true");
+
+	/* A daemon that names no pids: no list is made up. */
+	fake_wait = "ERR ETIMEDOUT timed out\n";
+	fake_outdated = "OK 1\n";
+	r = ctl("--runtime-dir", f.dir, "wait-watchers", "--timeout", "100", NULL);
+	assert_exit(r, 5);
+	assert_contains(r.err, "1 watcher(s) still outdated\n");
+	r = ctl("--runtime-dir", f.dir, "wait-watchers", "--timeout", "100", "--json", NULL);
+	assert_eq(json_num(r.out, "outdated"), 1);
+	assert_true(!strstr(r.out, "outdated_pids"));
+
+	fake_wait = "OK 0\n";
+	r = ctl("--runtime-dir", f.dir, "wait-watchers", "--json", NULL);
+	assert_exit(r, 0);
+	assert_eq(strcmp(json_text(r.out, "outdated_pids"), "[]"), 0);
+	fake_daemon_stop(&f);
+}
+
+TEST(test_wait_watchers_refused_for_own_watcher_says_so)
+{
+	static const char *const refusals[] = {
+		"ERR EDEADLK caller is an outdated watcher\n",
+		"ERR EINTR caller is an outdated watcher\n",	/* daemons before EDEADLK */
+	};
+	struct fake_daemon f;
+
+	fake_daemon_start(&f, fake_answer);
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+		struct run r;
+
+		fake_wait = refusals[i];
+		r = ctl("--runtime-dir", f.dir, "wait-watchers", "--timeout", "100", NULL);
+		assert_exit(r, 1);
+		assert_contains(r.err, "snapsafectl: wait-watchers: this process holds an outdated "
+				"watcher\n");
+	}
+	fake_daemon_stop(&f);
+}
+
+TEST(test_quiesce_at_generation_0)
+{
+	struct fake_daemon f;
+	struct run r;
+
+	fake_daemon_start(&f, fake_answer);
+	r = ctl("--runtime-dir", f.dir, "quiesce", "--json", NULL);
+	assert_exit(r, 0);
+	assert_eq(json_num(r.out, "generation"), 0);
+	fake_daemon_stop(&f);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2)
@@ -482,6 +579,9 @@ int main(int argc, char **argv)
 	RUN(test_quiesce_and_resume);
 	RUN(test_unprivileged_control_exits_4);
 	RUN(test_watch_exits_6_when_the_daemon_dies);
+	RUN(test_wait_watchers_timeout_names_the_outdated_pids);
+	RUN(test_wait_watchers_refused_for_own_watcher_says_so);
+	RUN(test_quiesce_at_generation_0);
 	td_cleanup(&daemon_);
 	return 0;
 }

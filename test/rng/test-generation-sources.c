@@ -158,6 +158,58 @@ TEST(test_vmclock_alone_enables_the_engine_and_its_change_reseeds)
 	assert_eq(rollback_and_compare(DRAWS, raise_vmclock), 0);
 }
 
+static void vmclock_set_flags(uint64_t flags)
+{
+	/* The host's seqlock: odd while it writes, then one higher and even. */
+	uint32_t *seq = (uint32_t *)(void *)(vmclock + 12);
+
+	__atomic_store_n(seq, *seq + 1, __ATOMIC_RELEASE);
+	__atomic_store_n((uint64_t *)(void *)(vmclock + 24), flags, __ATOMIC_RELEASE);
+	__atomic_store_n(seq, *seq + 1, __ATOMIC_RELEASE);
+}
+
+/* A migration to a host without the counter: flags bit 8 cleared, the counter left as it was. */
+static void withdraw_vmclock_counter(void)
+{
+	vmclock_set_flags(0);
+}
+
+/* Withdrawn, one request while it is (served by the kernel), then offered again unchanged. */
+static void withdraw_and_offer_again(void)
+{
+	uint8_t b[OUTPUT_SIZE];
+
+	withdraw_vmclock_counter();
+	snapsafe_random_buf(b, sizeof(b));
+	vmclock_set_flags(1ull << 8);
+}
+
+TEST(test_vmclock_withdrawn_counter_sends_requests_to_the_kernel)
+{
+	uint64_t engine;
+	uint8_t b[2048];
+
+	vmclock_set_flags(1ull << 8);
+	snapsafe_random_buf(b, sizeof(b));	/* seeded while the counter is there */
+	engine = rng_thread_engine_requests();
+	withdraw_vmclock_counter();
+	/* The next request sees the flags change, and the policy no longer trusts VMClock. */
+	snapsafe_random_buf(b, sizeof(b));
+	snapsafe_random_u32();
+	assert_eq(rng_thread_engine_requests(), engine);
+	/* A snapshot restored after the withdrawal: the counter says nothing, nothing repeats. */
+	vmclock_set_flags(1ull << 8);
+	assert_eq(rollback_and_compare(DRAWS, withdraw_vmclock_counter), 0);
+	/*
+	 * The host offers the counter again, unchanged: the state seeded before the withdrawal
+	 * (maybe copied meanwhile) is never served again, a new seed is.
+	 */
+	vmclock_set_flags(1ull << 8);
+	assert_eq(rollback_and_compare(DRAWS, withdraw_and_offer_again), 0);
+	snapsafe_random_buf(b, sizeof(b));
+	assert_true(rng_thread_engine_requests() > engine);
+}
+
 TEST(test_generation_wait_wakes_on_raise)
 {
 	uint32_t gen = snapsafe_generation();
@@ -193,6 +245,7 @@ int main(int argc, char **argv)
 		*(uint64_t *)(void *)(vmclock + 24) = 1ull << 8;	/* VM_GEN_COUNTER_PRESENT */
 		*(uint64_t *)(void *)(vmclock + 104) = 1;		/* vm_generation_counter */
 		RUN(test_vmclock_alone_enables_the_engine_and_its_change_reseeds);
+		RUN(test_vmclock_withdrawn_counter_sends_requests_to_the_kernel);
 	} else {
 		page = map_file("generation", 4096);
 		page->magic = SNAPSAFE_PAGE_MAGIC;
