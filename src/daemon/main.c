@@ -3,8 +3,9 @@
  * snapsafed: the system generation service (docs/daemon.md). The start-up order is the
  * point of this file:
  *
- *  1. the runtime directory and the page (locked: one daemon per directory), the state
- *     file and the compat file, whose values are floors for the generation;
+ *  1. the runtime directory and the page (locked: one daemon per directory; from here on
+ *     it says "no daemon runs"), the state file and the compat file, whose values are
+ *     floors for the generation;
  *  2. take-over: the page says "no daemon runs", with a new epoch, so that libraries stop
  *     trusting what a dead predecessor left there, and the state file must take a write;
  *  3. the notifiers (an explicitly named source that fails stops here, exit 2), then the
@@ -106,6 +107,9 @@ static int setup_signals(struct daemon *d)
 	signal(SIGPIPE, SIG_IGN);
 	for (size_t i = 0; i < sizeof(fatal_signals) / sizeof(fatal_signals[0]); i++)
 		sigaction(fatal_signals[i], &sa, NULL);
+	/* The real-time signals end a process by default too. */
+	for (int sig = SIGRTMIN; sig <= SIGRTMAX; sig++)
+		sigaction(sig, &sa, NULL);
 	sigemptyset(&mask);
 	for (size_t i = 0; i < sizeof(clean_signals) / sizeof(clean_signals[0]); i++)
 		sigaddset(&mask, clean_signals[i]);
@@ -151,6 +155,11 @@ static int open_files(struct daemon *d)
 	r = page_file_open(d->page_path, &d->page);
 	if (r < 0)
 		return r;
+	/*
+	 * The page is ours now: whatever a killed predecessor left there stops counting at
+	 * once, before any other file can make this start fail.
+	 */
+	page_file_abandon();
 	r = state_file_new(d->state_path, &d->state);
 	if (r < 0)
 		return log_error_errno(r, "%s", d->state_path);

@@ -167,7 +167,10 @@ int options_parse(int argc, char **argv, struct options *o)
 		return r;
 	if (optind < argc)
 		return usage_error("Unexpected argument", argv[optind]);
-	if (o->reserved_clients >= o->max_clients)
-		return usage_error("--reserved-clients must be below --max-clients", "");
+	if (o->reserved_clients >= o->max_clients) {
+		log_error("--reserved-clients (%u) must be below --max-clients (%u) (see snapsafed "
+			  "--help)", o->reserved_clients, o->max_clients);
+		return -EINVAL;
+	}
 	return 1;
 }

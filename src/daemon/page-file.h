@@ -26,8 +26,9 @@ struct page_file *page_file_close(struct page_file *p);
 void page_file_restore(const struct page_file *p, struct core *c);
 
 /*
- * page_file_abandon() - async-signal-safe, for a fatal signal: tell readers no daemon
- * runs (RUNNING and the live set cleared, a new epoch) before the process dies.
+ * page_file_abandon() - tell readers no daemon runs (RUNNING and the live set cleared, a
+ * new epoch), straight in the mapping: async-signal-safe, for a fatal signal before the
+ * process dies, and right after start-up took the page from a predecessor.
  */
 void page_file_abandon(void);
 
