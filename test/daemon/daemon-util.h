@@ -594,4 +594,133 @@ static inline const struct snapsafe_page *td_map_page(const struct td *t)
 	return p;
 }
 
+/* td_describe_status() - a wait status in words ("exit 1", "killed by signal 9"). */
+static inline const char *td_describe_status(int status, char *buf, size_t size)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, size, "exit %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, size, "wait status 0x%x", status);
+	return buf;
+}
+
+/* td_assert_exit() - @status (a wait status) is a normal exit with @code. */
+#define td_assert_exit(t, status, code) do {					\
+		char _d[96];							\
+		int _s = (status);						\
+		if (!WIFEXITED(_s) || WEXITSTATUS(_s) != (code))		\
+			test_fail("snapsafed: %s, expected exit %d (see %s)",	\
+				  td_describe_status(_s, _d, sizeof(_d)), (code), (t)->log); \
+	} while (0)
+
+/*
+ * td_start_fails() - run snapsafed with the test inputs and @extra where its start must
+ * fail, and wait until it exits on its own. Return: its wait status. A daemon that
+ * starts instead (its socket accepts) or is still there after TD_WAIT_MS (a hang, such
+ * as a blocking read of a FIFO) is killed with SIGKILL and the test fails, saying which.
+ */
+static inline int td_start_fails_argv(struct td *t, const char *const *extra)
+{
+	uint64_t deadline;
+	int status;
+	pid_t pid;
+
+	unlink(t->sock);
+	pid = td_exec(t, extra);
+	deadline = td_now_ms() + TD_WAIT_MS;
+	for (;;) {
+		int fd;
+
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		fd = td_connect_once(t->sock);
+		if (fd >= 0) {
+			close(fd);
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			test_fail("snapsafed started where its start must fail (see %s)", t->log);
+		}
+		if (td_now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			test_fail("snapsafed neither started nor exited within %d ms: it hangs "
+				  "(killed with SIGKILL; see %s)", TD_WAIT_MS, t->log);
+		}
+		td_sleep_ms(5);
+	}
+}
+
+#define td_start_fails(t, ...) td_start_fails_argv((t), (const char *const[]){ __VA_ARGS__, NULL })
+
+/*
+ * td_assert_page_stopped() - the page says that no daemon runs: RUNNING, the pid and the
+ * live set cleared, with an epoch word other than @epoch_before (what it was while the
+ * last daemon ran), so that seeded libraries look again.
+ */
+static inline void td_assert_page_stopped(const struct snapsafe_page *pg, uint32_t epoch_before)
+{
+	uint64_t ge = snapsafe_page_gen_epoch(pg);
+	uint32_t flags = __atomic_load_n(&pg->flags, __ATOMIC_RELAXED);
+	uint32_t pid = __atomic_load_n(&pg->daemon_pid, __ATOMIC_RELAXED);
+	uint64_t live = __atomic_load_n(&pg->live_notifiers, __ATOMIC_RELAXED);
+
+	if (flags & SNAPSAFE_PAGE_RUNNING)
+		test_fail("the page still says RUNNING (flags 0x%x, daemon_pid %u, live 0x%llx)",
+			  flags, pid, (unsigned long long)live);
+	if (pid != 0 || live != 0)
+		test_fail("the page says no daemon runs but keeps daemon_pid %u, live 0x%llx", pid,
+			  (unsigned long long)live);
+	if ((uint32_t)(ge >> 32) == epoch_before)
+		test_fail("the page's epoch is still 0x%08x: seeded libraries would not look again",
+			  epoch_before);
+}
+
+/*
+ * td_ctl_as() - run `@ctl --runtime-dir DIR @sub` on @t's daemon through setpriv(1) with
+ * @opts (NULL-terminated, e.g. "--reuid=65534"). Return: its exit code; its stdout in @out.
+ */
+static inline int td_ctl_as(const struct td *t, const char *ctl, const char *const *opts,
+			    const char *sub, char *out, size_t size)
+{
+	const char *argv[32];
+	int p[2], status;
+	size_t n = 0, have = 0;
+	ssize_t r;
+	pid_t pid;
+
+	argv[n++] = "setpriv";
+	for (; *opts && n < 26; opts++)
+		argv[n++] = *opts;
+	argv[n++] = ctl;
+	argv[n++] = "--runtime-dir";
+	argv[n++] = t->rt;
+	argv[n++] = sub;
+	argv[n] = NULL;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		test_fail("pipe2: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		test_fail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		dup2(p[1], STDOUT_FILENO);
+		execvp("setpriv", (char **)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	while (have + 1 < size && (r = read(p[0], out + have, size - 1 - have)) > 0)
+		have += (size_t)r;
+	out[have] = '\0';
+	close(p[0]);
+	if (waitpid(pid, &status, 0) != pid)
+		test_fail("waitpid: %s", strerror(errno));
+	if (!WIFEXITED(status))
+		test_fail("setpriv ... %s: killed by signal %d", sub, WTERMSIG(status));
+	if (WEXITSTATUS(status) == 127)
+		test_fail("cannot run setpriv");
+	return WEXITSTATUS(status);
+}
+
 #endif
