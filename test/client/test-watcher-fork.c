@@ -57,6 +57,13 @@ static void use_watchers(struct snapsafe_watcher *shared)
 	snapsafe_watcher_close(w);
 }
 
+/* In a child: the inherited watcher (its lock), the list (its lock), then close it. */
+static void child_use(void *shared)
+{
+	use_watchers(shared);
+	snapsafe_watcher_close(shared);
+}
+
 static void *user_run(void *arg)
 {
 	struct user *u = arg;
@@ -77,20 +84,8 @@ TEST(test_watchers_in_a_child_while_a_thread_uses_them)
 	assert_eq(pthread_create(&t, NULL, user_run, &u), 0);
 	wait_until(__atomic_load_n(&u.started, __ATOMIC_ACQUIRE), CHILD_MS,
 		   "the thread's first use of the watchers");
-	for (int i = 0; i < FORKS; i++) {
-		pid_t parent = getpid(), pid = fork();
-
-		if (pid < 0)
-			test_fail("fork: %m");
-		if (pid == 0) {
-			child_dies_with_parent(parent);
-			/* The inherited watcher (its lock), then the list (its lock). */
-			use_watchers(u.shared);
-			snapsafe_watcher_close(u.shared);
-			_exit(0);
-		}
-		child_expect_exit0(pid, CHILD_MS, "using the watchers");
-	}
+	for (int i = 0; i < FORKS; i++)
+		child_expect_exit0(child_start(child_use, u.shared), CHILD_MS, "using the watchers");
 	__atomic_store_n(&u.stop, true, __ATOMIC_RELEASE);
 	assert_eq(pthread_join(t, NULL), 0);
 	snapsafe_watcher_close(u.shared);

@@ -33,13 +33,23 @@ static inline uint64_t deadline_now_ms(void)
 }
 
 /*
- * child_dies_with_parent() - in a child right after fork(): SIGKILL when the thread that
- * forked it ends, so a hung child never outlives a test that gave up on it.
+ * child_start() - fork a child that runs @fn(@arg) and then exits 0 (@fn may _exit() with
+ * another code). The child gets SIGKILL when the thread that forked it ends, so a hung
+ * child never outlives a test that gave up on it. Wait for it with child_expect_exit0().
  */
-static inline void child_dies_with_parent(pid_t parent)
+static inline pid_t child_start(void (*fn)(void *), void *arg)
 {
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-		_exit(EXIT_FAILURE);
+	pid_t parent = getpid(), pid = fork();
+
+	if (pid < 0)
+		test_fail("fork: %s", strerror(errno));
+	if (pid == 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(EXIT_FAILURE);
+		fn(arg);
+		_exit(0);
+	}
+	return pid;
 }
 
 /* Wait for @pid until @deadline_ms (CLOCK_MONOTONIC); false, child left running, if not gone. */

@@ -102,6 +102,11 @@ static void op_random(void)
 	snapsafe_random_buf(b, sizeof(b));
 }
 
+static void run_op(void *op)
+{
+	((void (*)(void))op)();
+}
+
 static void fork_while_looping(void (*op)(void), const char *what)
 {
 	struct looper l = { .op = op };
@@ -110,18 +115,8 @@ static void fork_while_looping(void (*op)(void), const char *what)
 	assert_eq(pthread_create(&t, NULL, looper_run, &l), 0);
 	wait_until(__atomic_load_n(&l.started, __ATOMIC_ACQUIRE), CHILD_MS,
 		   "the looping thread's first operation");
-	for (int i = 0; i < FORKS; i++) {
-		pid_t parent = getpid(), pid = fork();
-
-		if (pid < 0)
-			test_fail("fork: %m");
-		if (pid == 0) {
-			child_dies_with_parent(parent);
-			op();
-			_exit(0);
-		}
-		child_expect_exit0(pid, CHILD_MS, what);
-	}
+	for (int i = 0; i < FORKS; i++)
+		child_expect_exit0(child_start(run_op, (void *)op), CHILD_MS, what);
 	__atomic_store_n(&l.stop, true, __ATOMIC_RELEASE);
 	assert_eq(pthread_join(t, NULL), 0);
 }
@@ -146,58 +141,46 @@ TEST(test_random_in_a_child_while_a_thread_draws)
  * library's first calls (mapping the sources, allocating its slot) while the round's main
  * thread forks; every child makes the same calls.
  */
-static void *init_thread(void *arg)
+static void first_calls(void *arg)
 {
-	__atomic_store_n((bool *)arg, true, __ATOMIC_RELEASE);
+	(void)arg;
 	op_generation();
 	op_random();
 	op_uuid_v7();
+}
+
+static void *init_thread(void *arg)
+{
+	__atomic_store_n((bool *)arg, true, __ATOMIC_RELEASE);
+	first_calls(NULL);
 	return NULL;
 }
 
-static void init_round(void)
+/* A round, in a child of the test: exits 0 unless a child of its own failed. */
+static void init_round(void *arg)
 {
+	(void)arg;
 	bool started = false;
-	pid_t pids[INIT_FORKS], round = getpid();
+	pid_t pids[INIT_FORKS];
 	pthread_t t;
 
 	if (pthread_create(&t, NULL, init_thread, &started) != 0)
 		_exit(3);
 	/* Fork as soon as the thread runs: its first calls are the initialisation. */
 	wait_until(__atomic_load_n(&started, __ATOMIC_ACQUIRE), CHILD_MS, "the thread to start");
-	for (int i = 0; i < INIT_FORKS; i++) {
-		pids[i] = fork();
-		if (pids[i] < 0)
-			_exit(3);
-		if (pids[i] == 0) {
-			child_dies_with_parent(round);
-			op_generation();
-			op_random();
-			op_uuid_v7();
-			_exit(0);
-		}
-	}
+	for (int i = 0; i < INIT_FORKS; i++)
+		pids[i] = child_start(first_calls, NULL);
 	for (int i = 0; i < INIT_FORKS; i++)
 		child_expect_exit0(pids[i], CHILD_MS, "the library's first calls (initialisation)");
 	pthread_join(t, NULL);
-	_exit(0);
 }
 
 TEST(test_first_calls_in_a_child_forked_during_initialisation)
 {
-	for (int r = 0; r < INIT_ROUNDS; r++) {
-		pid_t parent = getpid(), pid = fork();
-
-		if (pid < 0)
-			test_fail("fork: %m");
-		if (pid == 0) {
-			child_dies_with_parent(parent);
-			init_round();
-		}
-		/* A round waits up to CHILD_MS for each of its children. */
-		child_expect_exit0(pid, CHILD_MS * (INIT_FORKS + 1), "a round of forks during "
-				   "initialisation");
-	}
+	/* A round waits up to CHILD_MS for each of its children. */
+	for (int r = 0; r < INIT_ROUNDS; r++)
+		child_expect_exit0(child_start(init_round, NULL), CHILD_MS * (INIT_FORKS + 1),
+				   "a round of forks during initialisation");
 }
 
 int main(void)

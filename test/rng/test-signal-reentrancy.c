@@ -13,7 +13,6 @@
  */
 #include <pthread.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -114,6 +113,13 @@ static void round_draw(void)
 	(void)snapsafe_generation();
 }
 
+static void round_child(void *arg)
+{
+	(void)arg;
+	round_draw();
+	_exit(round_zero_outputs ? ROUND_EXIT_ZERO_OUTPUT : 0);
+}
+
 static void *round_worker(void *arg)
 {
 	sigset_t alrm;
@@ -125,17 +131,9 @@ static void *round_worker(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &alrm, NULL);
 	if (i % 4 == 0) {
 		/* fork() before the first draw: the handlers run inside fork()'s own handlers. */
-		pid_t parent = getpid(), pid = fork();
+		pid_t pid = child_start(round_child, NULL);
 		int status;
 
-		if (pid < 0)
-			_exit(3);
-		if (pid == 0) {
-			if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-				_exit(3);
-			round_draw();
-			_exit(round_zero_outputs ? ROUND_EXIT_ZERO_OUTPUT : 0);
-		}
 		while (waitpid(pid, &status, 0) < 0)
 			if (errno != EINTR)
 				_exit(3);
@@ -150,12 +148,13 @@ static void *round_worker(void *arg)
 }
 
 /* One round, in a fresh child: returns only through _exit(). */
-static void round_run(void)
+static void round_run(void *arg)
 {
 	struct sigaction sa = { .sa_handler = round_handler, .sa_flags = SA_RESTART };
 	struct itimerval it = { { 0, 20 }, { 0, 20 } };
 	sigset_t alrm;
 
+	(void)arg;
 	sigaction(SIGALRM, &sa, NULL);
 	setitimer(ITIMER_REAL, &it, NULL);
 	/* The process's first requests: every one-time initialisation runs under the timer. */
@@ -180,15 +179,9 @@ TEST(test_nested_calls_never_wait_for_the_interrupted_call)
 
 	while (rounds < ROUNDS_MIN ||
 	       (rounds < ROUNDS_MAX && deadline_now_ms() - start < ROUNDS_BUDGET_MS)) {
-		pid_t parent = getpid(), pid = fork();
+		pid_t pid = child_start(round_run, NULL);
 		int status;
 
-		if (pid < 0)
-			test_fail("fork: %m");
-		if (pid == 0) {
-			child_dies_with_parent(parent);
-			round_run();
-		}
 		if (!child_wait_until(pid, deadline_now_ms() + ROUND_DEADLINE_MS, &status)) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);

@@ -216,27 +216,27 @@ static void read_records(int fd, pid_t pid)
 		outputs_add(&fork_out, buf + i);
 }
 
+/* Forked from a process full of threads in the library: draws at once, sends the outputs. */
+static void child_draw(void *fd)
+{
+	uint8_t b[CHILD_DRAWS * OUTPUT_SIZE];
+
+	for (int i = 0; i < CHILD_DRAWS; i++)
+		snapsafe_random_buf(b + i * OUTPUT_SIZE, OUTPUT_SIZE);
+	if (write(*(int *)fd, b, sizeof(b)) != (ssize_t)sizeof(b))
+		_exit(1);
+}
+
 static void *forker_run(void *arg)
 {
 	(void)arg;
 	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
-		pid_t parent = getpid(), pid;
+		pid_t pid;
 		int p[2];
 
 		if (pipe2(p, O_CLOEXEC) < 0)
 			test_fail("pipe2: %m");
-		pid = fork();
-		if (pid < 0)
-			test_fail("fork: %m");
-		if (pid == 0) {
-			uint8_t b[CHILD_DRAWS * OUTPUT_SIZE];
-
-			child_dies_with_parent(parent);
-			/* Forked from a process full of threads in the library: draws at once. */
-			for (int i = 0; i < CHILD_DRAWS; i++)
-				snapsafe_random_buf(b + i * OUTPUT_SIZE, OUTPUT_SIZE);
-			_exit(write(p[1], b, sizeof(b)) == (ssize_t)sizeof(b) ? 0 : 1);
-		}
+		pid = child_start(child_draw, &p[1]);
 		close(p[1]);
 		read_records(p[0], pid);
 		close(p[0]);
