@@ -154,7 +154,7 @@ def ensure_host_tools():
         r = subprocess.run([QEMU, '-machine', 'q35', '-accel', 'tcg', '-nodefaults', '-display',
                             'none', '-S', '-device', 'vmgenid', '-qmp', 'stdio'],
                            input=probe, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, timeout=30)
+                           text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise VmSkip('QEMU does not start: %s' % e)
     if r.returncode != 0:
@@ -705,9 +705,11 @@ class Guest:
         since = len(self.qmp.events)
         self.send_mark('resume')
         # The request must be in the UART before the guest runs. QEMU's main loop moves it
-        # there from the socket: the socket is readable before this QMP command is sent, so
-        # the loop iteration that dispatches the command has seen it readable, and the
-        # 'cont' below, dispatched in a later iteration, comes after the move.
+        # there from the socket, a few bytes per iteration (up to the FIFO's trigger level),
+        # and does not wait between iterations while the socket is readable. QMP commands
+        # are dispatched by the same loop: the socket was readable before this round trip
+        # began, so the loop has been through it, and the 'cont' below comes later still.
+        # (Only the origin of the measured windows depends on it, no result does.)
         self.qmp.execute('query-status')
         self.resume_host_ns = time.time_ns()
         self.qmp.execute('cont')
