@@ -69,6 +69,7 @@ void control_parse_pids(const char *text, size_t len, struct control_pids *ret)
 	while (text < end) {
 		const char *next;
 		uint64_t pid;
+		int r;
 
 		if (*text != ' ' || text + 1 >= end)
 			goto bad;
@@ -77,8 +78,8 @@ void control_parse_pids(const char *text, size_t len, struct control_pids *ret)
 			ret->truncated = true;
 			break;
 		}
-		if (parse_uint_prefix(text, (size_t)(end - text), 10, UINT32_MAX, &pid, &next) < 0 ||
-		    (next < end && *next != ' '))
+		r = parse_uint_prefix(text, (size_t)(end - text), 10, UINT32_MAX, &pid, &next);
+		if (r < 0 || (next < end && *next != ' '))
 			goto bad;
 		if (ret->n < CONTROL_PIDS_MAX)
 			ret->pid[ret->n++] = (uint32_t)pid;

@@ -19,7 +19,7 @@ enum {
 /* The outdated watchers' pids from `ERR ETIMEDOUT outdated watcher pids: 12 34 ...`. */
 struct control_pids {
 	bool known;		/* the reply listed pids (daemons before the list do not) */
-	bool truncated;		/* the daemon said " ..." after the last, or more than fit here */
+	bool truncated;		/* the list ended in " ...", or had more than fit here */
 	unsigned int n;
 	uint32_t pid[CONTROL_PIDS_MAX];
 };

@@ -134,8 +134,9 @@ static bool rng_state_mine(struct rng_state *s)
 
 	if (likely(owner == slot_owner_token()))
 		return true;
-	return owner == 0 && __atomic_compare_exchange_n(&s->owner, &owner, slot_owner_token(),
-							  false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+	return owner == 0 &&
+	       __atomic_compare_exchange_n(&s->owner, &owner, slot_owner_token(), false,
+					   __ATOMIC_RELAXED, __ATOMIC_RELAXED);
 }
 
 /* A seeded state whose position is outside the batch is corrupt: never an index, reseed. */
@@ -149,7 +150,7 @@ static bool rng_state_sane(struct rng_state *s)
 	return false;
 }
 
-/* Copy out of the batch at @pos (in range) and zero what was served, so it cannot be served again. */
+/* Copy out of the batch at @pos (in range), zeroing what was served: it is never served again. */
 static void rng_take(struct rng_state *s, uint32_t pos, uint8_t *out, size_t n)
 {
 	memcpy(out, s->batch + pos, n);
@@ -159,9 +160,17 @@ static void rng_take(struct rng_state *s, uint32_t pos, uint8_t *out, size_t n)
 
 static void rng_generate(struct rng_state *s, uint8_t *out, size_t len)
 {
-	/* Checked by rng_state_sane() under the guard: avail cannot wrap. */
 	uint32_t pos = __atomic_load_n(&s->pos, __ATOMIC_RELAXED);
-	size_t avail = RNG_BATCH_SIZE - pos, nblocks;
+	size_t avail, nblocks;
+
+	/*
+	 * rng_state_sane() checked it, but this is the load that indexes: out of range here
+	 * (only a writer outside the rules could do that) counts as "batch used up", so the
+	 * refill below starts a new batch and avail never wraps.
+	 */
+	if (unlikely(pos < CHACHA20_KEY_SIZE || pos > RNG_BATCH_SIZE))
+		pos = RNG_BATCH_SIZE;
+	avail = RNG_BATCH_SIZE - pos;
 
 	if (likely(len <= avail)) {
 		rng_take(s, pos, out, len);

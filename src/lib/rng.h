@@ -39,7 +39,7 @@ struct rng_state {
 	uint64_t seen[SOURCES_MAX];	/* source words when seeded */
 };
 
-_Static_assert(offsetof(struct rng_state, owner) == SLOT_OWNER_OFFSET, "owner where state.c puts it");
+_Static_assert(offsetof(struct rng_state, owner) == SLOT_OWNER_OFFSET, "owner as in state.c");
 _Static_assert(sizeof(struct rng_state) <= SLOT_VDSO_STATE_OFFSET, "rng state fits its slot");
 
 /*

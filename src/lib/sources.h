@@ -18,7 +18,7 @@
 #include "vmclock.h"
 
 enum {
-	/* page, VMClock counter and flags, sysgenid; room for what a child forked mid-probe re-adds */
+	/* page, VMClock counter and flags, sysgenid, and room for a child forked mid-probe */
 	SOURCES_MAX = 8,
 };
 
@@ -26,8 +26,8 @@ struct gen_sources {
 	unsigned int count;				/* published with release order */
 	const volatile uint64_t *word[SOURCES_MAX];
 	const struct snapsafe_page *page;		/* the daemon's page, or NULL */
-	const struct vmclock_map *vmclock;		/* its counter and flags are words, or NULL */
-	bool sysgenid;					/* a kernel /dev/sysgenid is one of the words */
+	const struct vmclock_map *vmclock;	/* its counter and flags are words, or NULL */
+	bool sysgenid;				/* a kernel /dev/sysgenid is a word */
 };
 
 extern struct gen_sources gen_sources;

@@ -24,9 +24,9 @@
 #include "state.h"
 
 enum {
-	CHUNK_SLOTS	= 64,			/* one bit each in struct chunk.used */
+	CHUNK_SLOTS	= 64,		/* one bit each in struct chunk.used */
 	CHUNK_SIZE	= CHUNK_SLOTS * SLOT_SIZE,
-	CHUNKS_MAX	= 1024,			/* 65536 threads with a slot at once; then the kernel */
+	CHUNKS_MAX	= 1024,		/* 65536 threads with a slot; then the kernel */
 };
 
 struct slot {

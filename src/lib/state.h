@@ -21,7 +21,7 @@
 
 enum {
 	SLOT_SIZE		= 2048,	/* power of two: a slot never straddles a page */
-	SLOT_OWNER_OFFSET	= 1064,	/* uintptr_t: the owner's token (rng.h keeps it free) */
+	SLOT_OWNER_OFFSET	= 1064,	/* uintptr_t: the owner's token (rng.h leaves it) */
 	SLOT_VDSO_STATE_OFFSET	= 1536,
 	SLOT_VDSO_STATE_MAX	= SLOT_SIZE - SLOT_VDSO_STATE_OFFSET,
 };

@@ -485,7 +485,8 @@ TEST(test_wait_watchers_timeout_names_the_outdated_pids)
 	fake_outdated = "OK 2\n";
 	r = ctl("--runtime-dir", f.dir, "wait-watchers", "--timeout", "100", NULL);
 	assert_exit(r, 5);
-	assert_contains(r.err, "timed out after 100 ms, 2 watcher(s) still outdated (pids 1234 5678)\n");
+	assert_contains(r.err, "timed out after 100 ms, 2 watcher(s) still outdated "
+			"(pids 1234 5678)\n");
 	r = ctl("--runtime-dir", f.dir, "wait-watchers", "--timeout", "100", "--json", NULL);
 	assert_exit(r, 5);
 	assert_contains(json_text(r.out, "timed_out"), "true");

@@ -85,7 +85,8 @@ TEST(test_watchers_in_a_child_while_a_thread_uses_them)
 	wait_until(__atomic_load_n(&u.started, __ATOMIC_ACQUIRE), CHILD_MS,
 		   "the thread's first use of the watchers");
 	for (int i = 0; i < FORKS; i++)
-		child_expect_exit0(child_start(child_use, u.shared), CHILD_MS, "using the watchers");
+		child_expect_exit0(child_start(child_use, u.shared), CHILD_MS,
+				   "using the watchers");
 	__atomic_store_n(&u.stop, true, __ATOMIC_RELEASE);
 	assert_eq(pthread_join(t, NULL), 0);
 	snapsafe_watcher_close(u.shared);

@@ -28,10 +28,10 @@ enum {
 	HANDLER_MAX = 20000,
 	CHUNK = 4096,
 	ROUND_THREADS = 40,		/* fresh threads per round process */
-	ROUND_DEADLINE_MS = 20000,	/* a round that takes longer is hung (a healthy one: ms) */
+	ROUND_DEADLINE_MS = 20000,	/* a round that takes longer is hung (healthy: ms) */
 	ROUNDS_MIN = 20,
 	ROUNDS_MAX = 400,
-	ROUNDS_BUDGET_MS = 4000,	/* more rounds while the budget lasts, never fewer than MIN */
+	ROUNDS_BUDGET_MS = 4000,	/* more rounds while it lasts, never fewer than MIN */
 	ROUND_EXIT_ZERO_OUTPUT = 4,	/* exit codes of a round; others: a system call failed */
 	ROUND_EXIT_CHILD_SIGNAL = 64,	/* + the signal that killed a worker's fork child */
 };
@@ -185,8 +185,8 @@ TEST(test_nested_calls_never_wait_for_the_interrupted_call)
 		if (!child_wait_until(pid, deadline_now_ms() + ROUND_DEADLINE_MS, &status)) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
-			test_fail("round %d did not finish within %d ms: a call from a signal handler "
-				  "waited for the call it interrupted (deadlock)", rounds,
+			test_fail("round %d did not finish within %d ms: a call from a signal "
+				  "handler waited for the call it interrupted (deadlock)", rounds,
 				  ROUND_DEADLINE_MS);
 		}
 		if (WIFSIGNALED(status))
