@@ -3,8 +3,9 @@
  * Everything at once, for a few seconds: threads drawing 32-byte outputs (and larger requests
  * cut into 32-byte records), threads created and exiting all the time whose pthread-key
  * destructors (a key created after libsnapsafe's) draw too, fork()s whose children draw and
- * send their outputs back through a pipe, and an interval timer whose signal handler draws
- * in whichever thread it interrupts. Every output of every kind is collected: none may equal
+ * send their outputs back through a pipe, and interval timers whose signal handler draws in
+ * whichever thread it interrupts (one timer for the process, one for each short-lived thread,
+ * so that signals also land in slot allocation and thread exit). Every output of every kind is collected: none may equal
  * another, none may be all zero, nothing may crash, and a watchdog turns a hang into a
  * failure with a message.
  */
@@ -14,6 +15,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "deadline.h"
 #include "outputs.h"
@@ -30,7 +32,8 @@ enum {
 	CHURN_AT_ONCE	= 8,
 	CHILD_DRAWS	= 8,
 	SIGNAL_MAX	= 100000,
-	TIMER_US	= 50,
+	TIMER_US	= 50,		/* the process's timer: signals land in any thread */
+	THREAD_TIMER_US	= 100,		/* each short-lived thread's own timer */
 };
 
 static bool stop;
@@ -68,16 +71,40 @@ static void *watchdog_run(void *arg)
 
 static uint8_t signal_out[SIGNAL_MAX][OUTPUT_SIZE];
 static unsigned int signal_n;
+static bool signal_zero;
 
+/* Every call draws; the first SIGNAL_MAX outputs are kept, the others only checked. */
 static void handler(int sig)
 {
+	static const uint8_t zero[OUTPUT_SIZE];
 	unsigned int i = __atomic_fetch_add(&signal_n, 1, __ATOMIC_RELAXED);
+	uint8_t b[OUTPUT_SIZE];
 	int saved = errno;
 
 	(void)sig;
+	snapsafe_random_buf(b, sizeof(b));
 	if (i < SIGNAL_MAX)
-		snapsafe_random_buf(signal_out[i], OUTPUT_SIZE);
+		memcpy(signal_out[i], b, sizeof(b));
+	else if (memcmp(b, zero, sizeof(b)) == 0)
+		__atomic_store_n(&signal_zero, true, __ATOMIC_RELAXED);
 	errno = saved;
+}
+
+/*
+ * A timer aimed at one short-lived thread: its signals land in that thread's first request
+ * (the slot allocation) and in its exit (the slot going back, the late destructor).
+ */
+static __thread timer_t thread_timer;
+
+static void thread_timer_start(void)
+{
+	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID, .sigev_signo = SIGALRM };
+	struct itimerspec its = { { 0, THREAD_TIMER_US * 1000 }, { 0, THREAD_TIMER_US * 1000 } };
+
+	sev._sigev_un._tid = gettid();
+	if (timer_create(CLOCK_MONOTONIC, &sev, &thread_timer) != 0 ||
+	    timer_settime(thread_timer, 0, &its, NULL) != 0)
+		test_fail("timer: %m");
 }
 
 /* ---- drawers ---- */
@@ -139,6 +166,8 @@ static void late_destructor(void *arg)
 		snapsafe_random_buf(b, sizeof(b));
 		churn_add(b);
 	}
+	/* The thread's last act: its timer must not outlive it. */
+	timer_delete(thread_timer);
 }
 
 static void *churn_one(void *arg)
@@ -146,6 +175,7 @@ static void *churn_one(void *arg)
 	uint8_t b[OUTPUT_SIZE];
 
 	(void)arg;
+	thread_timer_start();
 	for (int i = 0; i < 4; i++) {
 		snapsafe_random_buf(b, sizeof(b));
 		churn_add(b);
@@ -291,13 +321,14 @@ TEST(test_everything_at_once_never_repeats)
 		outputs_add(&all, churn_out.v[k]);
 	for (size_t k = 0; k < fork_out.n; k++)
 		outputs_add(&all, fork_out.v[k]);
-	signal_n = signal_n < SIGNAL_MAX ? signal_n : SIGNAL_MAX;
-	for (unsigned int k = 0; k < signal_n; k++)
+	for (unsigned int k = 0; k < signal_n && k < SIGNAL_MAX; k++)
 		outputs_add(&all, signal_out[k]);
 	fprintf(stderr, "%zu outputs: %lu threads came and went, %zu from them and their "
-		"destructors, %lu fork children, %u from signal handlers\n", all.n, churned,
-		churn_out.n, forked, signal_n);
+		"destructors, %lu fork children, %u signal handlers (%u kept)\n", all.n, churned,
+		churn_out.n, forked, signal_n, signal_n < SIGNAL_MAX ? signal_n : SIGNAL_MAX);
 	assert_true(churned > 0 && forked > 0 && signal_n > 0);
+	if (signal_zero)
+		test_fail("a signal handler got an all-zero output");
 	repeats = outputs_repeats(&all);
 	if (repeats)
 		test_fail("%zu repeated outputs", repeats);
