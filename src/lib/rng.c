@@ -86,9 +86,11 @@ static int rng_reseed(struct rng_state *s, unsigned int reseed_flags)
 		/*
 		 * Drop the old seed too: while the policy says no, the sources cannot be trusted
 		 * to see a clone, so this memory may be in several copies by the time they can
-		 * (a VMClock counter that the host withdrew and offers again unchanged).
+		 * (a VMClock counter that the host withdrew and offers again unchanged). Once: a
+		 * state that is not seeded holds nothing to forget.
 		 */
-		rng_wipe(s);
+		if (s->ready)
+			rng_wipe(s);
 		return 1;
 	}
 	r = kernel_random_fill(key, sizeof(key), reseed_flags);
