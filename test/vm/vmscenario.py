@@ -239,9 +239,10 @@ class Session:
         # -v: the daemon logs why it drops a client, for the dump of a failed run.
         g.run('snapsafed -v --runtime-dir %s %s >/tmp/snapsafed.log 2>&1 &' % (
             RUNTIME, daemon_args))
-        # Up to 60 s of guest time for the socket (the guest may get little of a busy host).
-        g.run('i=0; while [ ! -S %s/control.sock ]; do i=$((i+1)); [ $i -gt 600 ] && exit 1; '
-              'sleep 0.1; done' % RUNTIME, timeout=90)
+        # Until it answers: its socket takes connections before the page says RUNNING, a
+        # request is answered after. Up to 60 s of guest time (a busy host gives it little).
+        g.run('i=0; until %s status >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 600 ] && exit 1; '
+              'sleep 0.1; done' % CTL, timeout=90)
         g.run('SNAPSAFE_RUNTIME_DIR=%s guest-client %d >/dev/ttyS0 2>&1 &' % (
             RUNTIME, interval_ms))
         g.wait_console(r'^WATCHING gen=', timeout=60)
