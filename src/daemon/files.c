@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Opening and creating the files the daemon trusts (see files.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -21,32 +22,82 @@
 
 enum { OPEN_FLAGS = O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY };
 
+/* A refusal says why in words; the errno behind it would only repeat that. */
+#define refuse(error, ...) (log_error(__VA_ARGS__), -(error))
+
+/* Leftovers of a write that a signal cut short: "<name>.tmp-<pid>-<n>" beside the file. */
+static const char temp_marker[] = ".tmp-";
+
 /* Is @st what we would have made: ours, not group/other-writable? */
 static int check_owner_mode(const struct stat *st, const char *path, const char *what)
 {
 	if (st->st_uid != geteuid())
-		return log_error_errno(EPERM, "Refusing %s %s: owned by uid %u, not by the daemon's "
+		return refuse(EPERM, "Refusing %s %s: owned by uid %u, not by the daemon's "
 				       "uid %u", what, path, (unsigned)st->st_uid,
 				       (unsigned)geteuid());
 	if (st->st_mode & (S_IWGRP | S_IWOTH))
-		return log_error_errno(EPERM, "Refusing %s %s: writable by group or others (mode "
+		return refuse(EPERM, "Refusing %s %s: writable by group or others (mode "
 				       "%04o)", what, path, (unsigned)(st->st_mode & 07777));
 	return 0;
+}
+
+/*
+ * The directory that holds @dir: one that others may write to, without the sticky bit,
+ * would let them swap @dir for something else between our checks and our opens.
+ */
+static int check_parent(const char *dir)
+{
+	char parent[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	if (snprintf(parent, sizeof(parent), "%s", dir) >= (int)sizeof(parent))
+		return refuse(ENAMETOOLONG, "Runtime directory path too long: %s", dir);
+	slash = strrchr(parent, '/');
+	if (!slash)
+		snprintf(parent, sizeof(parent), ".");
+	else if (slash == parent)
+		parent[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(parent, &st) < 0)
+		return log_error_errno(errno, "Cannot stat %s", parent);
+	if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))
+		return refuse(EPERM, "Refusing runtime directory %s: its parent %s is writable by "
+			      "group or others without the sticky bit (mode %04o)", dir, parent,
+			      (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
+void runtime_dir_remove_stale(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (de->d_type == DT_REG && strstr(de->d_name, temp_marker))
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
 }
 
 int runtime_dir_prepare(const char *dir)
 {
 	struct stat st;
+	int r;
 
+	r = check_parent(dir);
+	if (r < 0)
+		return r;
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return log_error_errno(errno, "Cannot create the runtime directory %s", dir);
 	if (lstat(dir, &st) < 0)
 		return log_error_errno(errno, "Cannot stat the runtime directory %s", dir);
 	if (S_ISLNK(st.st_mode))
-		return log_error_errno(ELOOP, "Refusing runtime directory %s: it is a symlink", dir);
+		return refuse(ELOOP, "Refusing runtime directory %s: it is a symlink", dir);
 	if (!S_ISDIR(st.st_mode))
-		return log_error_errno(ENOTDIR, "Refusing runtime directory %s: not a directory",
-				       dir);
+		return refuse(ENOTDIR, "Refusing runtime directory %s: not a directory", dir);
 	if (!(st.st_mode & S_IXOTH))
 		log_warning("The runtime directory %s is mode %04o: other users' processes cannot "
 			    "reach the page or the socket", dir, (unsigned)(st.st_mode & 07777));
@@ -60,9 +111,9 @@ static int check_fd(int fd, const char *path, const char *what)
 	if (fstat(fd, &st) < 0)
 		return log_error_errno(errno, "Cannot stat %s %s", what, path);
 	if (!S_ISREG(st.st_mode))
-		return log_error_errno(EINVAL, "Refusing %s %s: not a regular file", what, path);
+		return refuse(EINVAL, "Refusing %s %s: not a regular file", what, path);
 	if (st.st_nlink != 1)
-		return log_error_errno(EMLINK, "Refusing %s %s: it has %lu links", what, path,
+		return refuse(EMLINK, "Refusing %s %s: it has %lu links", what, path,
 				       (unsigned long)st.st_nlink);
 	return check_owner_mode(&st, path, what);
 }
@@ -76,7 +127,7 @@ int file_open_trusted(const char *path, int flags, const char *what)
 		if (errno == ENOENT)
 			return -ENOENT;
 		if (errno == ELOOP)
-			return log_error_errno(ELOOP, "Refusing %s %s: it is a symlink", what, path);
+			return refuse(ELOOP, "Refusing %s %s: it is a symlink", what, path);
 		return log_error_errno(errno, "Cannot open %s %s", what, path);
 	}
 	r = check_fd(fd, path, what);
@@ -91,7 +142,7 @@ int file_open_trusted(const char *path, int flags, const char *what)
 static int temp_name(char *buf, size_t size, const char *path)
 {
 	static unsigned n;
-	int len = snprintf(buf, size, "%s.tmp-%d-%u", path, (int)getpid(), n++);
+	int len = snprintf(buf, size, "%s%s%d-%u", path, temp_marker, (int)getpid(), n++);
 
 	return len < 0 || (size_t)len >= size ? -ENAMETOOLONG : 0;
 }
@@ -206,7 +257,7 @@ ssize_t file_read_small(const char *path, char *buf, size_t size, const char *wh
 	if (n < 0)
 		return log_error_errno((int)n, "Cannot read %s %s", what, path);
 	if ((size_t)n == size)
-		return log_error_errno(EFBIG, "Refusing %s %s: larger than %zu bytes", what, path,
+		return refuse(EFBIG, "Refusing %s %s: larger than %zu bytes", what, path,
 				       size - 1);
 	buf[n] = '\0';
 	return n;

@@ -22,6 +22,12 @@
 int runtime_dir_prepare(const char *dir);
 
 /*
+ * runtime_dir_remove_stale() - remove the temporary files a killed daemon left in @dir
+ * while it replaced one. Only with the page lock held: they may be another daemon's.
+ */
+void runtime_dir_remove_stale(const char *dir);
+
+/*
  * file_open_trusted() - open an existing file that must be ours (see above).
  * @flags: O_RDONLY or O_RDWR (O_NOFOLLOW, O_NONBLOCK, O_CLOEXEC and O_NOCTTY are added)
  * @what: what the file is, for messages ("state file")

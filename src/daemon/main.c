@@ -49,6 +49,7 @@ enum {
 
 struct daemon {
 	struct options opt;
+	const char *runtime_dir;
 	char page_path[4096];
 	char state_path[4096];
 	char socket_path[108];
@@ -160,6 +161,7 @@ static int open_files(struct daemon *d)
 	 * once, before any other file can make this start fail.
 	 */
 	page_file_abandon();
+	runtime_dir_remove_stale(d->runtime_dir);
 	r = state_file_new(d->state_path, &d->state);
 	if (r < 0)
 		return log_error_errno(r, "%s", d->state_path);
@@ -251,6 +253,7 @@ int main(int argc, char **argv)
 		return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
 	raise_fd_limit();
 	dir = runtime_dir(d.opt.runtime_dir);
+	d.runtime_dir = dir;
 	if (paths(&d, dir) < 0)
 		return EXIT_FAILURE;
 	if (event_loop_new(&d.loop) < 0 || core_new(&d.core) < 0 || setup_signals(&d) < 0)

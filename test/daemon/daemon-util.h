@@ -198,8 +198,9 @@ static inline pid_t td_exec(const struct td *t, const char *const *extra)
 
 /*
  * td_start() - run snapsafed with the test inputs and @extra (NULL-terminated) and
- * wait until its socket accepts. The daemon listens only after it has created the
- * page, the compat file and read its notifiers' backlog, so "accepts" means ready.
+ * wait until it answers a request. Its socket takes connections (into the backlog)
+ * before the page says RUNNING; it answers only from its event loop, which starts once
+ * everything is up and published, so "answers" means ready.
  */
 static inline void td_start_argv(struct td *t, const char *const *extra)
 {
@@ -212,15 +213,23 @@ static inline void td_start_argv(struct td *t, const char *const *extra)
 		int status, fd = td_connect_once(t->sock);
 
 		if (fd >= 0) {
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			int64_t left = (int64_t)deadline - (int64_t)td_now_ms();
+			char c;
+
+			if (send(fd, "STATUS\n", 7, MSG_NOSIGNAL) == 7 &&
+			    poll(&p, 1, left > 0 ? (int)left : 0) == 1 && read(fd, &c, 1) == 1) {
+				close(fd);
+				return;
+			}
 			close(fd);
-			return;
 		}
 		if (waitpid(t->pid, &status, WNOHANG) == t->pid) {
 			t->pid = -1;
 			test_fail("snapsafed exited during start (status 0x%x); see %s", status, t->log);
 		}
 		if (td_now_ms() > deadline)
-			test_fail("snapsafed did not open %s in time", t->sock);
+			test_fail("snapsafed did not answer on %s in time", t->sock);
 		td_sleep_ms(10);
 	}
 }

@@ -392,6 +392,39 @@ TEST(test_runtime_dir_that_is_a_symlink_is_refused)
 	td_cleanup(&t);
 }
 
+/*
+ * The directory that holds the runtime directory: writable by others without the sticky
+ * bit, they could swap the runtime directory between the daemon's checks and its opens.
+ */
+TEST(test_runtime_dir_in_a_parent_others_may_write_is_refused)
+{
+	struct td t;
+
+	td_init(&t, snapsafed);
+	assert_eq(chmod(t.dir, 0777), 0);
+	td_assert_exit(&t, td_start_fails_argv(&t, NULL), 1);
+	assert_logged(&t, "without the sticky bit");
+	/* The sticky bit (as on /tmp) is enough: nobody may rename another's entry. */
+	assert_eq(chmod(t.dir, 01777), 0);
+	td_start_argv(&t, NULL);
+	td_cleanup(&t);
+}
+
+/* A temporary state file left by a daemon killed mid-write goes with the next start. */
+TEST(test_stale_temporary_files_are_removed_at_start)
+{
+	char stale[400];
+	struct td t;
+
+	td_init(&t, snapsafed);
+	make_rt(&t);
+	snprintf(stale, sizeof(stale), "%s/state.tmp-99999-0", t.rt);
+	write_file(stale, "generation=7\n", 13, 0600);
+	td_start_argv(&t, NULL);
+	assert_true(access(stale, F_OK) < 0 && errno == ENOENT);
+	td_cleanup(&t);
+}
+
 TEST(test_page_or_state_file_that_is_a_symlink_is_refused)
 {
 	static const char state_text[] = "generation=1000\nepoch_counter=3\n";
@@ -550,6 +583,8 @@ int main(int argc, char **argv)
 	RUN(test_runtime_dir_of_another_user_is_refused);
 	RUN(test_runtime_dir_writable_by_group_or_others_is_refused);
 	RUN(test_runtime_dir_that_is_a_symlink_is_refused);
+	RUN(test_runtime_dir_in_a_parent_others_may_write_is_refused);
+	RUN(test_stale_temporary_files_are_removed_at_start);
 	RUN(test_page_or_state_file_that_is_a_symlink_is_refused);
 	RUN(test_state_file_fifo_device_or_oversized_is_refused_at_once);
 	RUN(test_explicit_notifier_path_that_is_missing_stops_the_start);

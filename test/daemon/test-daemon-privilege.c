@@ -30,46 +30,10 @@ enum {
 static struct td t;
 static const char *ctl_path;
 
-/*
- * Run `snapsafectl --runtime-dir DIR @sub` on @d's daemon through setpriv with @opts
- * (NULL-terminated). Return: its exit code; its stdout in @out.
- */
 static int ctl_as(const struct td *d, const char *const *opts, const char *sub, char *out,
 		  size_t size)
 {
-	const char *argv[32];
-	int p[2], status;
-	size_t n = 0, have = 0;
-	ssize_t r;
-	pid_t pid;
-
-	argv[n++] = "setpriv";
-	for (; *opts; opts++)
-		argv[n++] = *opts;
-	argv[n++] = ctl_path;
-	argv[n++] = "--runtime-dir";
-	argv[n++] = d->rt;
-	argv[n++] = sub;
-	argv[n] = NULL;
-	assert_eq(pipe2(p, O_CLOEXEC), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		dup2(p[1], STDOUT_FILENO);
-		execvp("setpriv", (char **)argv);
-		_exit(127);
-	}
-	close(p[1]);
-	while (have + 1 < size && (r = read(p[0], out + have, size - 1 - have)) > 0)
-		have += (size_t)r;
-	out[have] = '\0';
-	close(p[0]);
-	assert_eq(waitpid(pid, &status, 0), pid);
-	if (!WIFEXITED(status))
-		test_fail("setpriv ... %s: killed by signal %d", sub, WTERMSIG(status));
-	if (WEXITSTATUS(status) == 127)
-		test_fail("cannot run setpriv");
-	return WEXITSTATUS(status);
+	return td_ctl_as(d, ctl_path, opts, sub, out, size);
 }
 
 static const char *const as_nobody[] = {
