@@ -158,8 +158,8 @@ int cli_error(const char *cmd, int error)
 		return cli_unreachable(error);
 	case EACCES:
 	case EPERM:
-		fprintf(stderr, "snapsafectl: %s: %s (needs root, CAP_CHECKPOINT_RESTORE or "
-			"the daemon's control group)\n", cmd, msg);
+		fprintf(stderr, "snapsafectl: %s: %s (needs root, an ambient "
+			"CAP_CHECKPOINT_RESTORE or the daemon's control group)\n", cmd, msg);
 		return CLI_EXIT_DENIED;
 	case ETIMEDOUT:
 		fprintf(stderr, "snapsafectl: %s: %s\n", cmd, msg);

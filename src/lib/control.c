@@ -151,7 +151,8 @@ out:
 /**
  * snapsafe_trigger() - force a new generation, at least @min_gen.
  * Return: the new generation (> 0), or -EACCES for callers that are neither root,
- * nor hold CAP_CHECKPOINT_RESTORE, nor are in the daemon's control group.
+ * nor hold CAP_CHECKPOINT_RESTORE as an ambient capability, nor are in the daemon's
+ * control group.
  */
 EXPORT int64_t snapsafe_trigger(uint32_t min_gen)
 {
