@@ -6,7 +6,7 @@
  * facility, which the kernel forces on every write to /dev/kmsg) or quoted inside another
  * kernel record does not. Sequence numbers are persisted: a restart does not raise again
  * for a record already handled, raises once for one logged while the daemon was down,
- * and never for one that predates the very first start (DESIGN.md section 5). Every
+ * and never for one that predates the very first start (docs/daemon.md, "Notifiers"). Every
  * "did not raise" is proven by a later record the daemon is seen to handle.
  * Usage: test-daemon-kmsg SNAPSAFED
  */
