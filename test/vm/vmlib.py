@@ -668,9 +668,17 @@ class Guest:
     # -- snapshot, restore --
 
     def snapshot(self, path, timeout=120):
-        """Migrate the running guest into path (QMP migrate to exec:cat). The guest is left
-        paused (postmigrate); cont() lets it go on. Returns the seconds it took."""
+        """Pause the guest and migrate it into path (QMP stop, then migrate to exec:cat), as
+        a hypervisor saves a VM; cont() lets it go on. Returns the seconds it took.
+
+        Paused first, the snapshot is one copy of a state that no longer changes. A live
+        migration would copy a running guest in rounds and rely on QEMU's tracking of the
+        pages written meanwhile. Once, under load, both clones of such a snapshot of the
+        6.12 guest called a NULL hrtimer function at the first timer interrupt after the
+        resume: a kernel that is consistent at every instruction boundary is never in that
+        state, so the copy was not."""
         t0 = time.monotonic()
+        self.qmp.execute('stop')
         self.qmp.execute('migrate', uri='exec:cat > ' + shlex.quote(path))
         while True:
             st = self.qmp.execute('query-migrate')
