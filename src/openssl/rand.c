@@ -13,7 +13,7 @@
  * (its seed source, or another SNAPSAFE) is never called.
  *
  * As a parent of OpenSSL's own DRBGs (seed = SNAPSAFE), get_seed/clear_seed hand out seeds,
- * and the reseed counter a child reads is the system generation, so that a child reseeds
+ * nonce their nonces (so they need no entropy source of OpenSSL's own), and the reseed counter a child reads is the system generation, so that a child reseeds
  * at its next request after snapsafed raises it.
  *
  * Locking: libsnapsafe needs none; OpenSSL asks for it on the primary generator, which it
@@ -165,6 +165,28 @@ static void rand_clear_seed(void *vctx, unsigned char *buf, size_t len)
 	free(buf);
 }
 
+/*
+ * A nonce for a child DRBG's instantiation: @min_len bytes (half the strength when it names
+ * none, as SP 800-90A asks), at most @max_len. With @out NULL, only the length.
+ */
+static size_t rand_nonce(void *vctx, unsigned char *out, unsigned int strength, size_t min_len,
+			 size_t max_len)
+{
+	struct rand_ctx *ctx = vctx;
+	size_t len = min_len ? min_len : (strength / 2 + 7) / 8;
+
+	if (!rand_usable(ctx, strength))
+		return 0;
+	if (len == 0 || len > max_len) {
+		provider_error(ctx->provider, PROVIDER_R_SEED_LENGTH,
+			       "a nonce of %zu to %zu bytes", min_len, max_len);
+		return 0;
+	}
+	if (!out)
+		return len;
+	return provider_fill(ctx->provider, out, len, false) ? len : 0;
+}
+
 static int rand_verify_zeroization(void *vctx)
 {
 	/* A context holds no secret: there is nothing left to zero. */
@@ -250,6 +272,7 @@ const OSSL_DISPATCH rand_functions[] = {
 	{ OSSL_FUNC_RAND_UNINSTANTIATE, (void (*)(void))rand_uninstantiate },
 	{ OSSL_FUNC_RAND_GENERATE, (void (*)(void))rand_generate },
 	{ OSSL_FUNC_RAND_RESEED, (void (*)(void))rand_reseed },
+	{ OSSL_FUNC_RAND_NONCE, (void (*)(void))rand_nonce },
 	{ OSSL_FUNC_RAND_GET_SEED, (void (*)(void))rand_get_seed },
 	{ OSSL_FUNC_RAND_CLEAR_SEED, (void (*)(void))rand_clear_seed },
 	{ OSSL_FUNC_RAND_VERIFY_ZEROIZATION, (void (*)(void))rand_verify_zeroization },
