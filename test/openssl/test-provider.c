@@ -5,7 +5,7 @@
  * and OPENSSL_MODULES the folder of snapsafe.so, so RAND_bytes() and RAND_priv_bytes() are
  * served by the provider without a line of code for it.
  *
- * Usage: test-provider release|probe
+ * Usage: test-provider release|probe|control
  *   release  the module as installed: the generators are SNAPSAFE, the life cycle and
  *            parameters OpenSSL relies on, locking, SNAPSAFE as the parent of OpenSSL's own
  *            DRBGs, no output repeated across fork() (also a raw clone() that OpenSSL's
@@ -14,8 +14,10 @@
  *   probe    the same, against the probe build (probe.c) whose counters prove the path:
  *            each request is one snapsafe_getrandom() call of its size, the engine seeds
  *            itself for it (SNAPSAFE_ENGINE=always) or not (never), prediction resistance
- *            goes to the kernel; and a negative control: with the engine's state in plain
- *            memory, the fork check does find repeats.
+ *            goes to the kernel; with SNAPSAFE_OSSL_RANDOM_PROVIDER=1 (OpenSSL 3.5's
+ *            random_provider configured) each one arrives through that entry.
+ *   control  the negative control of the fork check, with the probe: with the engine's
+ *            state in plain memory, the same check does find repeats.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -44,6 +46,7 @@
 static const char *const kernel_refused = "the kernel refused random bytes";
 static bool probe_mode;
 static bool engine_always;
+static bool via_random_provider;	/* OpenSSL 3.5's random_provider is configured */
 
 /* ---- Helpers ------------------------------------------------------------- */
 
@@ -367,43 +370,22 @@ TEST(test_outputs_never_repeat_across_fork_and_clone)
 }
 
 /*
- * The negative control, in a process of its own (test-provider control): the probe puts the
- * engine's state in plain memory before the first request, so that children inherit it; the
- * same check must then find repeats, or it could not have found them above.
+ * The negative control (test-provider control, a process of its own, since the memory is
+ * chosen before the first request): the probe puts the engine's state in plain memory, so
+ * that children inherit it; the same check must then find repeats, or it could not have
+ * found them above.
  */
-static int control_main(void)
-{
-	void (*unsafe)(void);
-	size_t repeats;
-
-	if (!OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL))
-		return 3;
-	unsafe = (void (*)(void))probe_sym("snapsafe_provider_probe_unsafe_memory");
-	unsafe();
-	repeats = fork_draws();
-	fprintf(stderr, "  control: %zu of %d outputs repeated with the state in plain memory\n",
-		repeats, 4 * FORK_CHILDREN + 3);
-	return repeats > 0 ? 0 : 2;
-}
-
-static void exec_control(void *arg)
-{
-	execl("/proc/self/exe", "test-provider", "control", (char *)NULL);
-	_exit(4);
-}
-
 TEST(test_the_fork_check_finds_repeats_of_a_shared_state)
 {
-	int status;
-	pid_t pid = child_start(exec_control, NULL);
+	void (*unsafe)(void) = (void (*)(void))probe_sym("snapsafe_provider_probe_unsafe_memory");
+	size_t repeats;
 
-	if (!child_wait_until(pid, deadline_now_ms() + 120000, &status)) {
-		kill(pid, SIGKILL);
-		test_fail("the control did not finish in 120 s");
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		test_fail("the control found no repeats in plain memory (status %d): the fork "
-			  "check cannot see a shared state", status);
+	unsafe();
+	repeats = fork_draws();
+	fprintf(stderr, "  %zu of %d outputs repeated with the state in plain memory\n", repeats,
+		4 * FORK_CHILDREN + 3);
+	if (repeats == 0)
+		test_fail("no repeats from a state in plain memory: the check cannot see one");
 }
 
 /* ---- The kernel refuses ------------------------------------------------------ */
@@ -492,13 +474,14 @@ TEST(test_each_request_is_one_snapsafe_getrandom_call)
 	assert_eq(c1.calls - c0.calls, 1);
 	assert_eq(c1.bytes - c0.bytes, 100);
 	assert_eq(c1.thread_engine_requests - c0.thread_engine_requests, engine_always ? 1 : 0);
+	assert_eq(c1.random_provider_calls - c0.random_provider_calls, via_random_provider ? 1 : 0);
 	assert_eq(RAND_priv_bytes(b, 100), 1);
 	assert_eq(RAND_bytes(b, sizeof(b)), 1);
 	c2 = probe();
 	assert_eq(c2.calls - c1.calls, 2);
 	assert_eq(c2.bytes - c1.bytes, 100 + sizeof(b));
 	assert_eq(c2.failures, 0);
-	assert_eq(c2.random_provider_calls, 0);
+	assert_eq(c2.random_provider_calls - c1.random_provider_calls, via_random_provider ? 2 : 0);
 
 	/* Prediction resistance: straight to the kernel, never the engine. */
 	assert_eq(EVP_RAND_generate(RAND_get0_public(NULL), b, 100, 0, 1, NULL, 0), 1);
@@ -518,19 +501,26 @@ int main(int argc, char **argv)
 {
 	const char *engine = getenv("SNAPSAFE_ENGINE");
 
-	if (argc == 2 && strcmp(argv[1], "control") == 0)
-		return control_main();
-	if (argc != 2 || (strcmp(argv[1], "release") != 0 && strcmp(argv[1], "probe") != 0))
-		test_fail("usage: test-provider release|probe");
-	probe_mode = strcmp(argv[1], "probe") == 0;
+	if (argc != 2 || (strcmp(argv[1], "release") != 0 && strcmp(argv[1], "probe") != 0 &&
+			  strcmp(argv[1], "control") != 0))
+		test_fail("usage: test-provider release|probe|control");
+	probe_mode = strcmp(argv[1], "release") != 0;
+	via_random_provider = (getenv("SNAPSAFE_OSSL_RANDOM_PROVIDER") ?: "")[0] == '1';
 	engine_always = engine && strcmp(engine, "always") == 0;
 	if (!getenv("OPENSSL_CONF") || !getenv("OPENSSL_MODULES"))
 		test_fail("OPENSSL_CONF and OPENSSL_MODULES must name the configuration and module");
-	fprintf(stderr, "OpenSSL %s, SNAPSAFE_ENGINE=%s, %s module\n",
-		OpenSSL_version(OPENSSL_VERSION_STRING), engine ? engine : "(unset)", argv[1]);
+	fprintf(stderr, "OpenSSL %s, SNAPSAFE_ENGINE=%s, %s%s\n",
+		OpenSSL_version(OPENSSL_VERSION_STRING), engine ? engine : "(unset)", argv[1],
+		via_random_provider ? ", random_provider" : "");
 	if (!OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL)) {
 		errors_have("", true);
 		test_fail("OpenSSL cannot load %s", getenv("OPENSSL_CONF"));
+	}
+	if (strcmp(argv[1], "control") == 0) {
+		if (!engine_always)
+			test_fail("the control needs SNAPSAFE_ENGINE=always");
+		RUN(test_the_fork_check_finds_repeats_of_a_shared_state);
+		return 0;
 	}
 	RUN(test_all_three_generators_are_snapsafe);
 	RUN(test_rand_bytes_and_priv_bytes_fill_and_differ);
@@ -539,11 +529,8 @@ int main(int argc, char **argv)
 	RUN(test_a_locked_context_is_shared_by_threads);
 	RUN(test_parent_of_openssl_drbgs);
 	RUN(test_outputs_never_repeat_across_fork_and_clone);
-	if (probe_mode) {
+	if (probe_mode)
 		RUN(test_each_request_is_one_snapsafe_getrandom_call);
-		if (engine_always)
-			RUN(test_the_fork_check_finds_repeats_of_a_shared_state);
-	}
 	RUN(test_a_refusing_kernel_is_an_error_never_bytes);
 	return 0;
 }
