@@ -18,7 +18,9 @@
 #   another complete configuration than openssl-snapsafe.cnf, SNAPSAFE_OSSL_SECTIONS another
 #   drop-in, SNAPSAFE_OSSL_SYSTEM_CONF another system openssl.cnf; SNAPSAFE_OSSL_RANDOM_PROVIDER=1
 #   when the configuration selects the random_provider path (OpenSSL 3.5+): the probe must
-#   then see each request arrive there, and otherwise never.
+#   then see each request arrive there, and otherwise never. SNAPSAFE_OSSL_PRELOAD: libraries
+#   the openssl command needs preloaded to load the modules (the sanitizer runtimes, when the
+#   modules are built with ASan and UBSan: an uninstrumented program cannot load them else).
 set -euo pipefail
 
 read -r -a openssl <<<"${1:?usage: test-cli.sh OPENSSL REFUSE_KERNEL RELEASE_DIR PROBE_DIR CONF_BUILD_DIR CONF_SRC_DIR}"
@@ -28,6 +30,7 @@ sections=$conf_src/${SNAPSAFE_OSSL_SECTIONS:-openssl-snapsafe-sections.cnf}
 system_conf=${SNAPSAFE_OSSL_SYSTEM_CONF:-/etc/ssl/openssl.cnf}
 reason='the kernel refused random bytes'
 via_random_provider=${SNAPSAFE_OSSL_RANDOM_PROVIDER:-0}
+preload=${SNAPSAFE_OSSL_PRELOAD:-}
 export OPENSSL_CONF_INCLUDE=$conf_src
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/snapsafe-ossl-cli.XXXXXX")
@@ -42,13 +45,14 @@ ossl() {
 	local vars=()
 	while [ "$1" != -- ]; do vars+=("$1"); shift; done
 	shift
-	env OPENSSL_MODULES="$modules" OPENSSL_CONF="$cnf" ${vars[@]+"${vars[@]}"} $wrap "${openssl[@]}" "$@"
+	env OPENSSL_MODULES="$modules" OPENSSL_CONF="$cnf" ${preload:+LD_PRELOAD="$preload"} \
+		${vars[@]+"${vars[@]}"} $wrap "${openssl[@]}" "$@"
 }
 wrap=''
 # refused MODULES_DIR CONF -- ARGS...: the same, with the kernel refusing random bytes.
 refused() { wrap=$refuse ossl "$@"; }
 
-step "$("${openssl[@]}" version)"
+step "$("${openssl[@]}" version)${preload:+, with $preload preloaded}"
 # An empty configuration: OpenSSL's defaults, nothing of the system's file or of ours.
 : >"$tmp/empty.cnf"
 
