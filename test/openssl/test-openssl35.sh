@@ -36,7 +36,8 @@ SNAPSAFE_OSSL_SYSTEM_CONF=$root/etc/ssl/openssl.cnf SNAPSAFE_OSSL_RANDOM_PROVIDE
 ASAN_OPTIONS=$cli_asan "$test_cli" "$loader $root/usr/bin/openssl" "$refuse" "$release" "$probe" "$conf_build" \
 	"$conf_src" || status=1
 
-for t in "release $release always" "probe $probe always" "probe $probe never"; do
+for t in "release $release always" "probe $probe always" "probe $probe never" \
+	 "control $probe always" "generation $probe always"; do
 	read -r what dir engine <<<"$t"
 	echo "== test-provider $what (SNAPSAFE_ENGINE=$engine) on OpenSSL 3.5" >&2
 	# shellcheck disable=SC2086 # the loader's command line is split on purpose

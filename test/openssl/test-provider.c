@@ -5,7 +5,7 @@
  * and OPENSSL_MODULES the folder of snapsafe.so, so RAND_bytes() and RAND_priv_bytes() are
  * served by the provider without a line of code for it.
  *
- * Usage: test-provider release|probe|control
+ * Usage: test-provider release|probe|control|generation
  *   release  the module as installed: the generators are SNAPSAFE, the life cycle and
  *            parameters OpenSSL relies on, locking, SNAPSAFE as the parent of OpenSSL's own
  *            DRBGs, no output repeated across fork() (also a raw clone() that OpenSSL's
@@ -18,6 +18,9 @@
  *            random_provider configured) each one arrives through that entry.
  *   control  the negative control of the fork check, with the probe: with the engine's
  *            state in plain memory, the same check does find repeats.
+ *   generation  with the probe and a generation page the test writes itself, as the
+ *            daemon would: OpenSSL's DRBG seeded from SNAPSAFE reseeds from it at its first
+ *            request after the generation rises, and not before.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -25,6 +28,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +43,7 @@
 
 #include "../rng/deadline.h"
 #include "../rng/outputs.h"
+#include "page.h"
 #include "probe.h"
 #include "refuse.h"
 #include "test.h"
@@ -388,6 +393,93 @@ TEST(test_the_fork_check_finds_repeats_of_a_shared_state)
 		test_fail("no repeats from a state in plain memory: the check cannot see one");
 }
 
+/* ---- The generation as the reseed counter ---------------------------------------- */
+
+static struct snapsafe_page *gen_page;
+static char gen_dir[] = "/tmp/snapsafe-ossl-gen-XXXXXX";
+
+static void gen_page_remove(void)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "%s/generation", gen_dir);
+	unlink(path);
+	rmdir(gen_dir);
+}
+
+/* Play the daemon (test-provider generation): a page in a runtime directory of our own. */
+static void gen_page_create(void)
+{
+	char path[64];
+	int fd;
+
+	if (!mkdtemp(gen_dir))
+		test_fail("mkdtemp: %s", strerror(errno));
+	/* The mapping stays valid once the file is gone; exit() removes it on failures too. */
+	atexit(gen_page_remove);
+	snprintf(path, sizeof(path), "%s/generation", gen_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0 || ftruncate(fd, 4096) < 0)
+		test_fail("%s: %s", path, strerror(errno));
+	gen_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (gen_page == MAP_FAILED)
+		test_fail("mmap: %s", strerror(errno));
+	close(fd);
+	gen_page->magic = SNAPSAFE_PAGE_MAGIC;
+	gen_page->version = SNAPSAFE_PAGE_VERSION;
+	gen_page->header_size = sizeof(*gen_page);
+	gen_page->daemon_pid = (uint32_t)getpid();
+	__atomic_store_n(&gen_page->flags, SNAPSAFE_PAGE_RUNNING, __ATOMIC_RELEASE);
+	__atomic_store_n((uint64_t *)(void *)gen_page,
+			 snapsafe_gen_epoch_pack(1, SNAPSAFE_EPOCH_MAKE(SNAPSAFE_NOTIFIER_CONTROL, 1)),
+			 __ATOMIC_RELEASE);
+	setenv("SNAPSAFE_RUNTIME_DIR", gen_dir, 1);
+}
+
+static void gen_page_raise(void)
+{
+	uint32_t gen = gen_page->generation + 1, epoch = SNAPSAFE_EPOCH_COUNTER(gen_page->epoch) + 1;
+
+	__atomic_store_n((uint64_t *)(void *)gen_page,
+			 snapsafe_gen_epoch_pack(gen, SNAPSAFE_EPOCH_MAKE(SNAPSAFE_NOTIFIER_CONTROL,
+									 epoch)),
+			 __ATOMIC_RELEASE);
+}
+
+/*
+ * seed = SNAPSAFE: the DRBG seeded from the provider (OpenSSL's primary) reseeds from it at
+ * its first request after the generation rises, and not before.
+ */
+TEST(test_a_child_drbg_reseeds_after_the_generation_rises)
+{
+	OSSL_LIB_CTX *lib = OSSL_LIB_CTX_new();
+	EVP_RAND_CTX *primary;
+	unsigned char b[32];
+	char path[4096];
+	uint64_t calls;
+
+	write_config(path, sizeof(path), "seed = SNAPSAFE\n");
+	assert_true(lib && OSSL_LIB_CTX_load_config(lib, path));
+	unlink(path);
+	assert_eq(snapsafe_generation(), 1);
+	assert_eq(RAND_bytes_ex(lib, b, sizeof(b), 0), 1);
+	primary = RAND_get0_primary(lib);
+	assert_true(primary != NULL);
+	/* Its first request may reseed once: it was instantiated before it read the counter. */
+	assert_eq(EVP_RAND_generate(primary, b, sizeof(b), 0, 0, NULL, 0), 1);
+	calls = probe().calls;
+	assert_eq(EVP_RAND_generate(primary, b, sizeof(b), 0, 0, NULL, 0), 1);
+	if (probe().calls != calls)
+		test_fail("the DRBG took a seed from SNAPSAFE with the generation unchanged");
+	gen_page_raise();
+	assert_eq(snapsafe_generation(), 2);
+	assert_eq(EVP_RAND_generate(primary, b, sizeof(b), 0, 0, NULL, 0), 1);
+	if (probe().calls != calls + 1)
+		test_fail("after the generation rose the DRBG took %llu seeds from SNAPSAFE, not 1",
+			  (unsigned long long)(probe().calls - calls));
+	OSSL_LIB_CTX_free(lib);
+}
+
 /* ---- The kernel refuses ------------------------------------------------------ */
 
 static void refused_body(void *arg)
@@ -502,8 +594,11 @@ int main(int argc, char **argv)
 	const char *engine = getenv("SNAPSAFE_ENGINE");
 
 	if (argc != 2 || (strcmp(argv[1], "release") != 0 && strcmp(argv[1], "probe") != 0 &&
-			  strcmp(argv[1], "control") != 0))
-		test_fail("usage: test-provider release|probe|control");
+			  strcmp(argv[1], "control") != 0 && strcmp(argv[1], "generation") != 0))
+		test_fail("usage: test-provider release|probe|control|generation");
+	/* Before anything looks for the daemon's page. */
+	if (strcmp(argv[1], "generation") == 0)
+		gen_page_create();
 	probe_mode = strcmp(argv[1], "release") != 0;
 	via_random_provider = (getenv("SNAPSAFE_OSSL_RANDOM_PROVIDER") ?: "")[0] == '1';
 	engine_always = engine && strcmp(engine, "always") == 0;
@@ -520,6 +615,10 @@ int main(int argc, char **argv)
 		if (!engine_always)
 			test_fail("the control needs SNAPSAFE_ENGINE=always");
 		RUN(test_the_fork_check_finds_repeats_of_a_shared_state);
+		return 0;
+	}
+	if (strcmp(argv[1], "generation") == 0) {
+		RUN(test_a_child_drbg_reseeds_after_the_generation_rises);
 		return 0;
 	}
 	RUN(test_all_three_generators_are_snapsafe);
