@@ -79,8 +79,8 @@ static void check_request(const char *line, size_t len)
 		snprintf(buf, sizeof(buf), "%s", name);
 	} else {
 		/*
-		 * "NAME <digits>": exactly one space, then a number that fits in 32 bits.
-		 * docs/protocol.md limits the value, not the digits: leading zeros may be many.
+		 * "NAME <digits>": exactly one space, then a number that fits in 32 bits, in at
+		 * most 20 digits (parse-number.h: more are malformed, not large).
 		 */
 		fuzz_assert(line[nlen] == ' ');
 		for (size_t i = nlen + 1; i < n; i++)
@@ -126,6 +126,41 @@ static void check_status(const char *words, size_t len)
 	fuzz_assert(again.notifiers_live == (st.notifiers_live & listed));
 }
 
+/* What snapsafectl watchers and metrics do with the words of an OK: parse, format, again. */
+static void check_watchers_and_metrics(const char *words, size_t len)
+{
+	struct protocol_watchers ws, wagain;
+	struct protocol_metrics m, magain;
+	struct protocol_line l;
+	char buf[PROTOCOL_REPLY_MAX];
+	unsigned used;
+	int n;
+
+	if (protocol_watchers_parse(words, len, &ws) == 0) {
+		fuzz_assert(ws.count <= PROTOCOL_WATCHERS_PAGE_MAX);
+		n = protocol_watchers_format(buf, sizeof(buf), ws.total, 0, ws.w, ws.count, &used);
+		fuzz_assert(n > 0 && buf[n - 1] == '\n' && used <= ws.count);
+		fuzz_assert(protocol_line_parse(buf, (size_t)n - 1, &l) == 0);
+		fuzz_assert(protocol_watchers_parse(l.words, l.words_len, &wagain) == 0);
+		fuzz_assert(wagain.total == ws.total && wagain.next == used && wagain.count == used);
+		for (unsigned i = 0; i < used; i++)
+			fuzz_assert(wagain.w[i].pid == ws.w[i].pid && wagain.w[i].uid == ws.w[i].uid &&
+				    wagain.w[i].acked == ws.w[i].acked &&
+				    wagain.w[i].outdated_ms == ws.w[i].outdated_ms &&
+				    strcmp(wagain.w[i].comm, ws.w[i].comm) == 0);
+	}
+	if (protocol_metrics_parse(words, len, &m) == 0) {
+		n = protocol_metrics_format(buf, sizeof(buf), &m);
+		/* Counts too large for one line are a formatter error, never a cut line. */
+		fuzz_assert(n == -ENOBUFS || (n > 0 && buf[n - 1] == '\n'));
+		if (n > 0) {
+			fuzz_assert(protocol_line_parse(buf, (size_t)n - 1, &l) == 0);
+			fuzz_assert(protocol_metrics_parse(l.words, l.words_len, &magain) == 0);
+			fuzz_assert(memcmp(&m, &magain, sizeof(m)) == 0);
+		}
+	}
+}
+
 static void check_reply(const char *line, size_t len)
 {
 	struct protocol_line l, untouched, again;
@@ -168,6 +203,7 @@ static void check_reply(const char *line, size_t len)
 			char *w = fuzz_dup(l.words, l.words_len);
 
 			check_status(w, l.words_len);
+			check_watchers_and_metrics(w, l.words_len);
 			free(w);
 		}
 		break;

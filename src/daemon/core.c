@@ -5,6 +5,7 @@
  * events; the id in its top byte names the notifier that caused the last one.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,6 +142,8 @@ static void bump_epoch(struct core *c, unsigned id)
 	c->v.epoch_counter = (c->v.epoch_counter + 1) & 0xffffffu;
 	c->v.epoch_id = id;
 	c->v.last_epoch_ns = now_realtime_ns();
+	if (id < _SNAPSAFE_NOTIFIER_MAX)
+		c->v.epochs[id]++;
 }
 
 int core_take_over(struct core *c)
@@ -205,6 +208,9 @@ static int apply_raise(struct core *c, unsigned id, uint32_t min_gen)
 	c->v.generation = gen;
 	bump_epoch(c, id);
 	c->v.last_raise_ns = c->v.last_epoch_ns;
+	c->v.raise_id = id;
+	if (id < _SNAPSAFE_NOTIFIER_MAX)
+		c->v.raises[id]++;
 	if (id == SNAPSAFE_NOTIFIER_SYSGENID || id == SNAPSAFE_NOTIFIER_VMCLOCK) {
 		c->last_device_raise_ms = now_monotonic_ms();
 		if (c->vm_fork_pending)
@@ -214,7 +220,15 @@ static int apply_raise(struct core *c, unsigned id, uint32_t min_gen)
 	}
 	/* Any raise after a reported VM fork tells everyone what that fork needs to. */
 	c->vm_fork_pending = false;
-	log_info("Generation %u (raised by %s)", gen, protocol_notifier_name(id));
+	{
+		char fgen[32], fnot[40];
+		const char *fields[] = { fgen, fnot, NULL };
+
+		snprintf(fgen, sizeof(fgen), "GENERATION=%u", gen);
+		snprintf(fnot, sizeof(fnot), "NOTIFIER=%s", protocol_notifier_name(id));
+		log_struct(LOG_INFO, LOG_MESSAGE_RAISE, fields, "Generation %u (raised by %s)", gen,
+			   protocol_notifier_name(id));
+	}
 	return 0;
 }
 
@@ -309,7 +323,15 @@ void core_set_live(struct core *c, unsigned id, bool live)
 		c->v.live &= ~bit;
 	if (c->v.live == old || !c->started)
 		return;
-	log_notice("Notifier %s is %s", protocol_notifier_name(id), live ? "live" : "off");
+	{
+		char fnot[40], flive[16];
+		const char *fields[] = { fnot, flive, NULL };
+
+		snprintf(fnot, sizeof(fnot), "NOTIFIER=%s", protocol_notifier_name(id));
+		snprintf(flive, sizeof(flive), "LIVE=%d", live ? 1 : 0);
+		log_struct(LOG_NOTICE, LOG_MESSAGE_NOTIFIER, fields, "Notifier %s is %s",
+			   protocol_notifier_name(id), live ? "live" : "off");
+	}
 	bump_epoch(c, id);
 	publish(c, CORE_CHANGE_EPOCH | CORE_CHANGE_FLAGS);
 	/* The device that was to count a reported VM fork is gone: count it here. */

@@ -59,6 +59,10 @@ struct core_values {
 	uint64_t last_epoch_ns;
 	char boot_id[40];		/* kmsg positions are only valid within one boot */
 	struct core_position position[_SNAPSAFE_NOTIFIER_MAX];
+	/* Since this daemon started, for METRICS and STATUS; not persisted. */
+	unsigned raise_id;		/* the notifier of the last raise; NONE: none yet */
+	uint64_t raises[_SNAPSAFE_NOTIFIER_MAX];
+	uint64_t epochs[_SNAPSAFE_NOTIFIER_MAX];
 };
 
 static inline uint32_t core_epoch_word(const struct core_values *v)

@@ -35,10 +35,12 @@
 #include "core.h"
 #include "event-loop.h"
 #include "files.h"
+#include "journal.h"
 #include "log.h"
 #include "notifier.h"
 #include "options.h"
 #include "page-file.h"
+#include "protocol.h"
 #include "runtime-dir.h"
 #include "server.h"
 #include "state-file.h"
@@ -240,6 +242,32 @@ static int start(struct daemon *d, const char *dir)
 	return EXIT_SUCCESS;
 }
 
+/* The start in the audit trail: what is watched, and who may change the generation. */
+static void log_ready(const struct daemon *d, const char *dir)
+{
+	const struct core_values *v = core_values(d->core);
+	char live[256] = "", gen[32], group[48];
+	const char *fields[] = { gen, NULL };
+	size_t off = 0;
+
+	for (unsigned i = 1; i < _SNAPSAFE_NOTIFIER_MAX; i++)
+		if (v->live & (1ull << i)) {
+			int n = snprintf(live + off, sizeof(live) - off, "%s%s", off ? "," : "",
+					 protocol_notifier_name(i));
+
+			if (n > 0 && (size_t)n < sizeof(live) - off)
+				off += (size_t)n;
+		}
+	snprintf(gen, sizeof(gen), "GENERATION=%u", v->generation);
+	if (d->opt.have_group)
+		snprintf(group, sizeof(group), "root, ambient CAP_CHECKPOINT_RESTORE, gid %u",
+			 (unsigned)d->opt.group);
+	else
+		snprintf(group, sizeof(group), "root, ambient CAP_CHECKPOINT_RESTORE");
+	log_struct(LOG_INFO, LOG_MESSAGE_START, fields, "Ready: generation %u, runtime directory "
+		   "%s, live notifiers %s, privileged: %s", v->generation, dir, live, group);
+}
+
 int main(int argc, char **argv)
 {
 	static struct daemon d;
@@ -248,6 +276,7 @@ int main(int argc, char **argv)
 
 	d.sig.fd = -1;
 	log_set_prefix(1, "snapsafed");
+	journal_setup();
 	r = options_parse(argc, argv, &d.opt);
 	if (r <= 0)
 		return r < 0 ? EXIT_USAGE : EXIT_SUCCESS;
@@ -261,8 +290,7 @@ int main(int argc, char **argv)
 
 	status = start(&d, dir);
 	if (status == EXIT_SUCCESS) {
-		log_info("Ready: generation %u, runtime directory %s",
-			 core_values(d.core)->generation, dir);
+		log_ready(&d, dir);
 #if HAVE_LIBSYSTEMD
 		sd_notifyf(0, "READY=1\nSTATUS=Generation %u", core_values(d.core)->generation);
 #endif

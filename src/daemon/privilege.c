@@ -235,3 +235,14 @@ int peer_privileged(int fd, bool have_group, gid_t group)
 		close(pidfd);
 	return r;
 }
+
+void peer_comm(pid_t pid, char comm[16])
+{
+	ssize_t n = pid > 0 ? read_pid_file(pid, "comm", comm, 16) : -ESRCH;
+
+	if (n <= 0) {
+		strcpy(comm, "?");
+		return;
+	}
+	comm[strcspn(comm, "\n")] = '\0';
+}

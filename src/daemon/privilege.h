@@ -14,4 +14,10 @@
  */
 int peer_privileged(int fd, bool have_group, gid_t group);
 
+/*
+ * peer_comm() - the process name of @pid (/proc/<pid>/comm), for the log and WATCHERS;
+ * "?" when it cannot be read. Not a credential: the process chooses it.
+ */
+void peer_comm(pid_t pid, char comm[16]);
+
 #endif

@@ -32,6 +32,7 @@
 
 enum {
 	SWEEP_MS	= 1000,
+	REFUSAL_LOG_BURST = 10,
 	ACCEPT_BATCH	= 64,	/* accepts per wake-up, so a flood cannot starve the others */
 	FD_RESERVE	= 32,	/* descriptors not for clients: our own ~16, the state file, /proc */
 };
@@ -49,6 +50,11 @@ struct server {
 	bool accept_ready;		/* the listening socket is readable: accept in server_tick */
 	bool accept_retry;		/* full: one more round of events before refusing */
 	uint64_t next_sweep_ms;
+	/* Counters for METRICS, since start. */
+	uint64_t accepted, refused_clients, refused_requests;
+	/* Refused connections are logged at most REFUSAL_LOG_BURST a second. */
+	uint64_t refusal_log_second;
+	unsigned refusals_logged, refusals_unlogged;
 };
 
 static uint32_t generation(const struct server *srv)
@@ -123,6 +129,31 @@ static void wait_finish(struct server *srv, struct connection *c, int error)
 }
 
 /*
+ * The audit trail of a privileged request, carried out (@why NULL) or refused: who asked
+ * (pid, uid, the process name it chose), what, and the generation after it.
+ */
+static void log_request(struct server *srv, struct connection *c, const char *what,
+			const char *why)
+{
+	char comm[16], freq[32], fpid[32], fuid[32], fcomm[48], fgen[32];
+	const char *fields[] = { freq, fpid, fuid, fcomm, fgen, NULL };
+
+	peer_comm(c->pid, comm);
+	snprintf(freq, sizeof(freq), "REQUEST=%s", what);
+	snprintf(fpid, sizeof(fpid), "PEER_PID=%d", (int)c->pid);
+	snprintf(fuid, sizeof(fuid), "PEER_UID=%u", (unsigned)c->uid);
+	snprintf(fcomm, sizeof(fcomm), "PEER_COMM=%s", comm);
+	snprintf(fgen, sizeof(fgen), "GENERATION=%u", generation(srv));
+	if (why)
+		log_struct(LOG_NOTICE, LOG_MESSAGE_REFUSED, fields, "Refused %s from pid %d uid %u "
+			   "comm %s: %s", what, (int)c->pid, (unsigned)c->uid, comm, why);
+	else
+		log_struct(LOG_NOTICE, LOG_MESSAGE_PRIVILEGED, fields, "%s by pid %d uid %u comm %s: "
+			   "generation %u%s", what, (int)c->pid, (unsigned)c->uid, comm,
+			   generation(srv), core_values(srv->core)->quiesced ? ", quiesced" : "");
+}
+
+/*
  * May this request use TRIGGER, QUIESCE, RESUME? Only when the connecting process wrote
  * it itself (@foreign: another process sharing the socket did) and privilege.c says the
  * connecting process has the right now.
@@ -142,7 +173,8 @@ static bool allowed(struct server *srv, struct connection *c, bool foreign, cons
 			log_debug_errno(r, "Cannot read credentials of pid %d", (int)c->pid);
 		why = "no privilege";
 	}
-	log_notice("Refused %s from pid %d uid %u: %s", what, (int)c->pid, (unsigned)c->uid, why);
+	log_request(srv, c, what, why);
+	srv->refused_requests++;
 	reply_err(c, EACCES, "permission denied");
 	return false;
 }
@@ -160,14 +192,72 @@ static void reply_status(struct server *srv, struct connection *c)
 		.quiesced = v->quiesced,
 		.last_raise_ns = v->last_raise_ns,
 		.notifiers_live = v->live,
+		.daemon_pid = (uint32_t)getpid(),
+		.raise_notifier = v->raise_id,
 	};
 	char buf[PROTOCOL_REPLY_MAX];
-	int n = protocol_status_format(buf, sizeof(buf), &st);
+	int n;
+
+	snprintf(st.daemon_version, sizeof(st.daemon_version), "%s", SNAPSAFE_VERSION);
+	n = protocol_status_format(buf, sizeof(buf), &st);
 
 	if (n > 0)
 		connection_queue(c, buf, (size_t)n);
 	else
 		reply_err(c, EIO, "status does not fit");
+}
+
+/* One page of the registry, from index @start. */
+static void reply_watchers(struct server *srv, struct connection *c, uint32_t start, uint64_t now)
+{
+	struct protocol_watcher page[PROTOCOL_WATCHERS_PAGE_MAX];
+	char buf[PROTOCOL_REPLY_MAX];
+	uint64_t total = 0;
+	unsigned n = 0, used;
+	int len;
+
+	for (const struct watcher *w = srv->watchers.head; w; w = w->next, total++) {
+		if (total < start || n == PROTOCOL_WATCHERS_PAGE_MAX)
+			continue;
+		page[n] = (struct protocol_watcher) {
+			.pid = (uint32_t)w->pid, .uid = (uint32_t)w->uid, .acked = w->acked,
+			.outdated_ms = watcher_outdated(w, generation(srv)) && w->outdated_since_ms ?
+				       (now > w->outdated_since_ms ?
+					now - w->outdated_since_ms : 1) : 0,
+		};
+		snprintf(page[n].comm, sizeof(page[n].comm), "%s", w->comm);
+		n++;
+	}
+	if (start > total)
+		start = (uint32_t)total;
+	len = protocol_watchers_format(buf, sizeof(buf), total, start, page, n, &used);
+	if (len > 0)
+		connection_queue(c, buf, (size_t)len);
+	else
+		reply_err(c, EIO, "watchers do not fit");
+}
+
+static void reply_metrics(struct server *srv, struct connection *c)
+{
+	const struct core_values *v = core_values(srv->core);
+	struct protocol_metrics m = {
+		.clients = srv->conns.count,
+		.accepted = srv->accepted,
+		.refused_clients = srv->refused_clients,
+		.refused_requests = srv->refused_requests,
+		.watchers = watchers_count(&srv->watchers),
+		.outdated = watchers_outdated(&srv->watchers, v->generation),
+	};
+	char buf[PROTOCOL_REPLY_MAX];
+	int len;
+
+	memcpy(m.raises, v->raises, sizeof(m.raises));
+	memcpy(m.epochs, v->epochs, sizeof(m.epochs));
+	len = protocol_metrics_format(buf, sizeof(buf), &m);
+	if (len > 0)
+		connection_queue(c, buf, (size_t)len);
+	else
+		reply_err(c, EIO, "metrics do not fit");
 }
 
 static void handle_trigger(struct server *srv, struct connection *c, uint32_t min_gen)
@@ -179,14 +269,13 @@ static void handle_trigger(struct server *srv, struct connection *c, uint32_t mi
 	if (r == -ERANGE) {
 		snprintf(text, sizeof(text), "min-gen leaves fewer than %u generations",
 			 (unsigned)CORE_GENERATION_HEADROOM);
-		log_notice("Refused TRIGGER --min-gen %u from pid %d: %s", min_gen, (int)c->pid,
-			   text);
+		log_request(srv, c, "TRIGGER", text);
+		srv->refused_requests++;
 		reply_err(c, ERANGE, text);
 	} else if (r < 0) {
 		reply_err(c, -r, "cannot raise the generation");
 	} else {
-		log_info("TRIGGER by pid %d uid %u: generation %u", (int)c->pid, (unsigned)c->uid,
-			 generation(srv));
+		log_request(srv, c, "TRIGGER", NULL);
 		reply_u64(c, generation(srv));
 	}
 }
@@ -213,7 +302,12 @@ static void handle_request(struct server *srv, struct connection *c,
 			break;
 		}
 		/* A new watcher starts acknowledged: it did not exist at the last raise. */
-		watchers_add(&srv->watchers, &c->watcher, c->pid, c->uid, gen);
+		{
+			char comm[16];
+
+			peer_comm(c->pid, comm);
+			watchers_add(&srv->watchers, &c->watcher, c->pid, c->uid, gen, comm);
+		}
 		reply_u64(c, gen);
 		break;
 	case PROTOCOL_REQUEST_READ:
@@ -230,7 +324,7 @@ static void handle_request(struct server *srv, struct connection *c,
 		else if (req->arg != gen)
 			reply_err(c, EINVAL, "stale generation");
 		else {
-			c->watcher.acked = gen;
+			watcher_ack(&c->watcher, gen);
 			reply_u64(c, gen);
 		}
 		break;
@@ -248,6 +342,12 @@ static void handle_request(struct server *srv, struct connection *c,
 			return;	/* the reply comes later; no GEN now, it is not outdated */
 		}
 		break;
+	case PROTOCOL_REQUEST_WATCHERS:
+		reply_watchers(srv, c, req->arg, now);
+		break;
+	case PROTOCOL_REQUEST_METRICS:
+		reply_metrics(srv, c);
+		break;
 	case PROTOCOL_REQUEST_TRIGGER:
 		if (allowed(srv, c, foreign, "TRIGGER"))
 			handle_trigger(srv, c, req->arg);
@@ -256,7 +356,7 @@ static void handle_request(struct server *srv, struct connection *c,
 		if (!allowed(srv, c, foreign, "QUIESCE"))
 			break;
 		core_quiesce(srv->core);
-		log_info("QUIESCE by pid %d uid %u", (int)c->pid, (unsigned)c->uid);
+		log_request(srv, c, "QUIESCE", NULL);
 		reply_u64(c, generation(srv));
 		break;
 	case PROTOCOL_REQUEST_RESUME:
@@ -264,12 +364,11 @@ static void handle_request(struct server *srv, struct connection *c,
 			break;
 		r = core_resume(srv->core);
 		if (r < 0) {
-			log_error("RESUME by pid %d: the generation is at its maximum; still "
-				  "quiesced (see snapsafed(8), RECOVERY)", (int)c->pid);
+			log_request(srv, c, "RESUME", "the generation is at its maximum; still "
+				    "quiesced (see snapsafed(8), RECOVERY)");
 			reply_err(c, -r, "generation at its maximum: still quiesced");
 		} else {
-			log_info("RESUME by pid %d uid %u: generation %u", (int)c->pid,
-				 (unsigned)c->uid, generation(srv));
+			log_request(srv, c, "RESUME", NULL);
 			reply_u64(c, generation(srv));
 		}
 		break;
@@ -403,6 +502,44 @@ static void listen_dispatch(struct source *s, uint32_t events)
 	srv->accept_ready = true;
 }
 
+/*
+ * The audit trail of a refused connection: who, and why. A flood is summarised instead of
+ * logged line by line: at most REFUSAL_LOG_BURST lines a second, then one count.
+ */
+static void log_refusal(struct server *srv, int fd, const char *why, uint64_t now)
+{
+	struct ucred cred = {};
+	socklen_t len = sizeof(cred);
+	char comm[16];
+
+	srv->refused_clients++;
+	if (now / 1000 != srv->refusal_log_second) {
+		if (srv->refusals_unlogged)
+			log_notice("Refused %u more connections in the last second",
+				   srv->refusals_unlogged);
+		srv->refusal_log_second = now / 1000;
+		srv->refusals_logged = srv->refusals_unlogged = 0;
+	}
+	if (srv->refusals_logged >= REFUSAL_LOG_BURST) {
+		srv->refusals_unlogged++;
+		return;
+	}
+	srv->refusals_logged++;
+	(void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+	peer_comm(cred.pid, comm);
+	{
+		char fpid[32], fuid[32], fcomm[48];
+		const char *fields[] = { "REQUEST=connect", fpid, fuid, fcomm, NULL };
+
+		snprintf(fpid, sizeof(fpid), "PEER_PID=%d", (int)cred.pid);
+		snprintf(fuid, sizeof(fuid), "PEER_UID=%u", (unsigned)cred.uid);
+		snprintf(fcomm, sizeof(fcomm), "PEER_COMM=%s", comm);
+		log_struct(LOG_NOTICE, LOG_MESSAGE_REFUSED, fields, "Refused a connection from "
+			   "pid %d uid %u comm %s: %s (%u connections)", (int)cred.pid,
+			   (unsigned)cred.uid, comm, why, srv->conns.count);
+	}
+}
+
 static void accept_connections(struct server *srv, bool may_refuse, uint64_t now)
 {
 	for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
@@ -422,8 +559,10 @@ static void accept_connections(struct server *srv, bool may_refuse, uint64_t now
 				/* Free one fd to accept and refuse, so the backlog drains. */
 				close(srv->spare_fd);
 				fd = accept4(srv->listen.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-				if (fd >= 0)
+				if (fd >= 0) {
+					srv->refused_clients++;
 					refuse(fd, "too many clients");
+				}
 				srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 				log_warning("Out of file descriptors: refused a client");
 				continue;
@@ -434,7 +573,7 @@ static void accept_connections(struct server *srv, bool may_refuse, uint64_t now
 		}
 		why = admission_refused(srv, fd);
 		if (why) {
-			log_debug("Refused a client: %s (%u connections)", why, srv->conns.count);
+			log_refusal(srv, fd, why, now);
 			refuse(fd, why);
 			if (srv->conns.count >= srv->max_clients)
 				may_refuse = false;
@@ -442,6 +581,8 @@ static void accept_connections(struct server *srv, bool may_refuse, uint64_t now
 		}
 		if (connection_new(&srv->conns, fd, now, &c) < 0)
 			log_warning("Cannot take a new client");
+		else
+			srv->accepted++;
 	}
 }
 
@@ -514,6 +655,7 @@ static int server_publish(void *ctx, const struct core_values *v, unsigned chang
 
 	if (!(changes & CORE_CHANGE_GENERATION))
 		return 0;
+	watchers_raised(&srv->watchers, event_loop_now(srv->loop));
 	for (struct connection *c = srv->conns.head, *next; c; c = next) {
 		next = c->next;
 		if (c->watcher.registered)

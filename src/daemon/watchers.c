@@ -6,11 +6,12 @@
 #include "watchers.h"
 
 void watchers_add(struct watchers *ws, struct watcher *w, pid_t pid, uid_t uid,
-		  uint32_t generation)
+		  uint32_t generation, const char *comm)
 {
 	*w = (struct watcher) {
 		.next = ws->head, .registered = true, .pid = pid, .uid = uid, .acked = generation,
 	};
+	snprintf(w->comm, sizeof(w->comm), "%s", comm);
 	if (ws->head)
 		ws->head->prev = w;
 	ws->head = w;
@@ -27,6 +28,19 @@ void watchers_remove(struct watchers *ws, struct watcher *w)
 	if (w->next)
 		w->next->prev = w->prev;
 	*w = (struct watcher) {};
+}
+
+void watchers_raised(struct watchers *ws, uint64_t now)
+{
+	for (struct watcher *w = ws->head; w; w = w->next)
+		if (!w->outdated_since_ms)
+			w->outdated_since_ms = now ? now : 1;
+}
+
+void watcher_ack(struct watcher *w, uint32_t generation)
+{
+	w->acked = generation;
+	w->outdated_since_ms = 0;
 }
 
 unsigned watchers_count(const struct watchers *ws)

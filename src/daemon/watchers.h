@@ -19,6 +19,8 @@ struct watcher {
 	pid_t pid;		/* the process that connected */
 	uid_t uid;
 	uint32_t acked;		/* the generation it last acknowledged */
+	uint64_t outdated_since_ms;	/* CLOCK_MONOTONIC of the raise it missed first; 0: none */
+	char comm[16];		/* its process name when it registered (for operators) */
 };
 
 struct watchers {
@@ -27,7 +29,12 @@ struct watchers {
 
 /* watchers_add() - register @w; a new watcher starts acknowledged at @generation. */
 void watchers_add(struct watchers *ws, struct watcher *w, pid_t pid, uid_t uid,
-		  uint32_t generation);
+		  uint32_t generation, const char *comm);
+/* watchers_raised() - a raise at @now: every watcher not yet outdated is from now on. */
+void watchers_raised(struct watchers *ws, uint64_t now);
+/* watcher_ack() - @w acknowledged @generation. */
+void watcher_ack(struct watcher *w, uint32_t generation);
+
 /* watchers_remove() - unregister @w; a no-op for one that never registered. */
 void watchers_remove(struct watchers *ws, struct watcher *w);
 

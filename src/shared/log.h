@@ -7,6 +7,7 @@
 #ifndef SNAPSAFE_SHARED_LOG_H
 #define SNAPSAFE_SHARED_LOG_H
 
+#include <stddef.h>
 #include <syslog.h>
 
 /* log_set_max_level() - drop messages less important than @level (default LOG_INFO). */
@@ -22,6 +23,34 @@ void log_set_prefix(int syslog_prefix, const char *name);
  * Return: -abs(@error) when @error is non-zero, else 0, so "return log_error_errno(r, ...)".
  */
 int log_full(int level, int error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Structured records: journald gets MESSAGE_ID= and the given "KEY=value" fields beside the
+ * message (when a journal writer is set, log_set_journal()); anywhere else the message
+ * alone is written as by log_full(). One MESSAGE_ID per kind of event (docs/daemon.md).
+ */
+#define LOG_MESSAGE_RAISE	"b5602994466047ef811c5f886c61705c"	/* generation raised */
+#define LOG_MESSAGE_PRIVILEGED	"640db8f5a0ab491fb6a21a95e7e5b113"	/* TRIGGER/QUIESCE/RESUME done */
+#define LOG_MESSAGE_REFUSED	"d60f151e4c034a5a8bdf1a28701e49a5"	/* a request or connection refused */
+#define LOG_MESSAGE_NOTIFIER	"51605acf3dbe45f0a060db6b6b9f39fd"	/* a notifier live or off */
+#define LOG_MESSAGE_START	"f8163e0c24d946cbbab4a9cb5e7ab95d"	/* ready */
+#define LOG_MESSAGE_STOP	"5d2b002fd95e409abf70abd049390c96"	/* stopping */
+
+int log_struct(int level, const char *message_id, const char *const *fields, const char *fmt,
+	       ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * log_set_journal() - where structured records go: @send gets "PRIORITY=", "MESSAGE=",
+ * "MESSAGE_ID=" and the fields as an array of @n strings. NULL: plain lines only.
+ */
+typedef void log_journal_fn(const char *const *entries, size_t n);
+void log_set_journal(log_journal_fn *send);
+
+/*
+ * log_set_timestamps() - start each line with the local time (a terminal) instead of the
+ * "<N>" priority prefix (which only journald and systemd's stderr handling read).
+ */
+void log_set_timestamps(int on);
 
 #define log_debug(...)		log_full(LOG_DEBUG, 0, __VA_ARGS__)
 #define log_info(...)		log_full(LOG_INFO, 0, __VA_ARGS__)

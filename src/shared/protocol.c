@@ -30,6 +30,8 @@ static const struct {
 	{ "TRIGGER",	PROTOCOL_REQUEST_TRIGGER,	true,	true },
 	{ "QUIESCE",	PROTOCOL_REQUEST_QUIESCE,	false,	false },
 	{ "RESUME",	PROTOCOL_REQUEST_RESUME,	false,	false },
+	{ "WATCHERS",	PROTOCOL_REQUEST_WATCHERS,	true,	true },
+	{ "METRICS",	PROTOCOL_REQUEST_METRICS,	false,	false },
 };
 
 /* Digits only: no sign, no spaces, no overflow (parse-number.h). */
@@ -258,6 +260,16 @@ int protocol_status_format(char *buf, size_t size, const struct protocol_status 
 			return -ENOBUFS;
 		off += (size_t)n;
 	}
+	if (s->daemon_pid) {
+		const char *rn = protocol_notifier_name(s->raise_notifier);
+
+		n = snprintf(buf + off, size - off, " pid=%" PRIu32 " daemon_version=%s"
+			     " raise_notifier=%s", s->daemon_pid,
+			     s->daemon_version[0] ? s->daemon_version : "unknown", rn ? rn : "none");
+		if (n < 0 || (size_t)n >= size - off)
+			return -ENOBUFS;
+		off += (size_t)n;
+	}
 	if (off + 2 > size)
 		return -ENOBUFS;
 	buf[off++] = '\n';
@@ -297,6 +309,15 @@ static int parse_hex32(const char *s, size_t len, uint32_t *ret)
 	}
 	*ret = v;
 	return 0;
+}
+
+/* Visible ASCII only: a word of a reply carries no space and no control byte. */
+static bool printable_word(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] > 0x7e)
+			return false;
+	return true;
 }
 
 static int parse_notifiers(const char *s, size_t len, struct protocol_status *st)
@@ -370,6 +391,18 @@ int protocol_status_parse(const char *words, size_t len, struct protocol_status 
 			r = parse_u64(v, vlen, &st.last_raise_ns) < 0 ? -EPROTO : 0;
 		} else if (KEY("notifiers")) {
 			r = parse_notifiers(v, vlen, &st);
+		} else if (KEY("pid")) {
+			r = parse_u32(v, vlen, &st.daemon_pid);
+		} else if (KEY("daemon_version")) {
+			r = vlen < sizeof(st.daemon_version) && printable_word(v, vlen) ? 0 : -EPROTO;
+			if (r == 0) {
+				memcpy(st.daemon_version, v, vlen);
+				st.daemon_version[vlen] = '\0';
+			}
+		} else if (KEY("raise_notifier")) {
+			int id = protocol_notifier_from_name(v, vlen);
+
+			st.raise_notifier = id < 0 ? SNAPSAFE_NOTIFIER_NONE : (unsigned)id;
 		}
 #undef KEY
 		if (r < 0)
@@ -380,5 +413,232 @@ int protocol_status_parse(const char *words, size_t len, struct protocol_status 
 		len -= wlen + 1;
 	}
 	*ret = st;
+	return 0;
+}
+
+/*
+ * The next "key=value" word of @*words (@*len bytes), consumed.
+ * Return: 1 with the key and value set, 0 at the end, -EPROTO for a word without '='.
+ */
+static int next_word(const char **words, size_t *len, const char **key, size_t *klen,
+		     const char **value, size_t *vlen)
+{
+	const char *sp, *eq;
+	size_t wlen;
+
+	if (*len == 0)
+		return 0;
+	sp = memchr(*words, ' ', *len);
+	wlen = sp ? (size_t)(sp - *words) : *len;
+	eq = memchr(*words, '=', wlen);
+	if (wlen == 0 || !eq)
+		return -EPROTO;
+	*key = *words;
+	*klen = (size_t)(eq - *words);
+	*value = eq + 1;
+	*vlen = wlen - *klen - 1;
+	*words += wlen + (sp ? 1 : 0);
+	*len -= wlen + (sp ? 1 : 0);
+	return 1;
+}
+
+static bool key_is(const char *key, size_t klen, const char *want)
+{
+	return strlen(want) == klen && memcmp(key, want, klen) == 0;
+}
+
+static bool comm_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '+' || c == '-';
+}
+
+/* A process name as one word: bytes outside [A-Za-z0-9._+-] become '_'. */
+static void comm_word(const char *comm, char out[16])
+{
+	size_t i;
+
+	for (i = 0; i < 15 && comm[i]; i++)
+		out[i] = comm_char(comm[i]) ? comm[i] : '_';
+	if (i == 0)
+		out[i++] = '_';
+	out[i] = '\0';
+}
+
+int protocol_watchers_format(char *buf, size_t size, uint64_t total, uint64_t start,
+			     const struct protocol_watcher *w, unsigned n, unsigned *ret_used)
+{
+	char entries[PROTOCOL_REPLY_MAX];
+	size_t off = 0, room;
+	unsigned used = 0;
+	int head;
+
+	/* The head with the largest "next" it could say, so the entries never push it out. */
+	head = snprintf(NULL, 0, "OK total=%" PRIu64 " next=%" PRIu64 "\n", total, total);
+	if (head < 0 || (size_t)head >= size)
+		return -ENOBUFS;
+	room = size - (size_t)head < sizeof(entries) ? size - (size_t)head : sizeof(entries);
+	for (; used < n && used < PROTOCOL_WATCHERS_PAGE_MAX; used++) {
+		char comm[16];
+		int k;
+
+		comm_word(w[used].comm, comm);
+		k = snprintf(entries + off, room - off, " w=%" PRIu32 ":%" PRIu32 ":%" PRIu32 ":%"
+			     PRIu64 ":%s", w[used].pid, w[used].uid, w[used].acked,
+			     w[used].outdated_ms, comm);
+		if (k < 0 || (size_t)k >= room - off)
+			break;
+		off += (size_t)k;
+	}
+	entries[off] = '\0';
+	*ret_used = used;
+	return finish(snprintf(buf, size, "OK total=%" PRIu64 " next=%" PRIu64 "%s\n", total,
+			       start + used, entries), size);
+}
+
+/* "<pid>:<uid>:<acked>:<ms>:<comm>" */
+static int parse_watcher(const char *v, size_t vlen, struct protocol_watcher *ret)
+{
+	struct protocol_watcher w = {};
+	uint64_t f[4];
+	const char *p = v, *end = v + vlen;
+
+	for (unsigned i = 0; i < 4; i++) {
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+
+		if (!colon || parse_u64(p, (size_t)(colon - p), &f[i]) < 0 ||
+		    (i < 3 && f[i] > UINT32_MAX))
+			return -EPROTO;
+		p = colon + 1;
+	}
+	if (end - p < 1 || (size_t)(end - p) >= sizeof(w.comm))
+		return -EPROTO;
+	for (const char *q = p; q < end; q++)
+		if (!comm_char(*q))
+			return -EPROTO;
+	w.pid = (uint32_t)f[0];
+	w.uid = (uint32_t)f[1];
+	w.acked = (uint32_t)f[2];
+	w.outdated_ms = f[3];
+	memcpy(w.comm, p, (size_t)(end - p));
+	*ret = w;
+	return 0;
+}
+
+int protocol_watchers_parse(const char *words, size_t len, struct protocol_watchers *ret)
+{
+	struct protocol_watchers ws = {};
+	const char *k, *v;
+	size_t klen, vlen;
+	bool have_total = false, have_next = false;
+	int r;
+
+	while ((r = next_word(&words, &len, &k, &klen, &v, &vlen)) > 0) {
+		if (key_is(k, klen, "total")) {
+			r = parse_u64(v, vlen, &ws.total) < 0 ? -EPROTO : 0;
+			have_total = true;
+		} else if (key_is(k, klen, "next")) {
+			r = parse_u64(v, vlen, &ws.next) < 0 ? -EPROTO : 0;
+			have_next = true;
+		} else if (key_is(k, klen, "w")) {
+			if (ws.count >= PROTOCOL_WATCHERS_PAGE_MAX)
+				return -EPROTO;
+			r = parse_watcher(v, vlen, &ws.w[ws.count++]);
+		}
+		if (r < 0)
+			return r;
+	}
+	if (r < 0 || !have_total || !have_next)
+		return -EPROTO;
+	*ret = ws;
+	return 0;
+}
+
+/* ",<name>:<n>" for every notifier with a count; "-" when none has one. */
+static int format_counts(char *buf, size_t size, const uint64_t counts[_SNAPSAFE_NOTIFIER_MAX])
+{
+	size_t off = 0;
+
+	for (unsigned i = 0; i < _SNAPSAFE_NOTIFIER_MAX; i++) {
+		int n;
+
+		if (!counts[i])
+			continue;
+		n = snprintf(buf + off, size - off, "%s%s:%" PRIu64, off ? "," : "",
+			     notifier_names[i], counts[i]);
+		if (n < 0 || (size_t)n >= size - off)
+			return -ENOBUFS;
+		off += (size_t)n;
+	}
+	if (off == 0)
+		return finish(snprintf(buf, size, "-"), size);
+	return (int)off;
+}
+
+int protocol_metrics_format(char *buf, size_t size, const struct protocol_metrics *m)
+{
+	char raises[PROTOCOL_REPLY_MAX], epochs[PROTOCOL_REPLY_MAX];
+
+	if (format_counts(raises, sizeof(raises), m->raises) < 0 ||
+	    format_counts(epochs, sizeof(epochs), m->epochs) < 0)
+		return -ENOBUFS;
+	return finish(snprintf(buf, size, "OK clients=%" PRIu64 " accepted=%" PRIu64
+			       " refused_clients=%" PRIu64 " refused_requests=%" PRIu64
+			       " watchers=%" PRIu64 " outdated=%" PRIu64 " raises=%s epochs=%s\n",
+			       m->clients, m->accepted, m->refused_clients, m->refused_requests,
+			       m->watchers, m->outdated, raises, epochs), size);
+}
+
+static int parse_counts(const char *s, size_t len, uint64_t counts[_SNAPSAFE_NOTIFIER_MAX])
+{
+	if (len == 1 && s[0] == '-')
+		return 0;
+	while (len > 0) {
+		const char *comma = memchr(s, ',', len);
+		size_t ilen = comma ? (size_t)(comma - s) : len;
+		const char *colon = memchr(s, ':', ilen);
+		uint64_t v;
+		int id;
+
+		if (!colon || parse_u64(colon + 1, ilen - (size_t)(colon - s) - 1, &v) < 0)
+			return -EPROTO;
+		id = protocol_notifier_from_name(s, (size_t)(colon - s));
+		if (id >= 0)
+			counts[id] = v;
+		if (!comma)
+			break;
+		s = comma + 1;
+		len -= ilen + 1;
+	}
+	return 0;
+}
+
+int protocol_metrics_parse(const char *words, size_t len, struct protocol_metrics *ret)
+{
+	struct protocol_metrics m = {};
+	const char *k, *v;
+	size_t klen, vlen;
+	int r;
+
+	while ((r = next_word(&words, &len, &k, &klen, &v, &vlen)) > 0) {
+		uint64_t *field = key_is(k, klen, "clients") ? &m.clients :
+				  key_is(k, klen, "accepted") ? &m.accepted :
+				  key_is(k, klen, "refused_clients") ? &m.refused_clients :
+				  key_is(k, klen, "refused_requests") ? &m.refused_requests :
+				  key_is(k, klen, "watchers") ? &m.watchers :
+				  key_is(k, klen, "outdated") ? &m.outdated : NULL;
+
+		if (field)
+			r = parse_u64(v, vlen, field) < 0 ? -EPROTO : 0;
+		else if (key_is(k, klen, "raises"))
+			r = parse_counts(v, vlen, m.raises);
+		else if (key_is(k, klen, "epochs"))
+			r = parse_counts(v, vlen, m.epochs);
+		if (r < 0)
+			return r;
+	}
+	if (r < 0)
+		return r;
+	*ret = m;
 	return 0;
 }

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "page.h"
+
 enum {
 	PROTOCOL_VERSION	= 1,
 	PROTOCOL_LINE_MAX	= 256,	/* bytes of a request line, including the '\n' */
@@ -32,12 +34,15 @@ enum protocol_request_type {
 	PROTOCOL_REQUEST_TRIGGER,
 	PROTOCOL_REQUEST_QUIESCE,
 	PROTOCOL_REQUEST_RESUME,
+	PROTOCOL_REQUEST_WATCHERS,
+	PROTOCOL_REQUEST_METRICS,
 	_PROTOCOL_REQUEST_MAX,
 };
 
 struct protocol_request {
 	enum protocol_request_type type;
-	uint32_t arg;		/* HELLO version, ACK gen, WAIT timeout_ms, TRIGGER min_gen; else 0 */
+	uint32_t arg;		/* HELLO version, ACK gen, WAIT timeout_ms, TRIGGER min_gen,
+				   WATCHERS start; else 0 */
 };
 
 /*
@@ -110,6 +115,9 @@ struct protocol_status {
 	uint64_t last_raise_ns;
 	uint64_t notifiers_known;	/* bit n: notifier id n was listed */
 	uint64_t notifiers_live;	/* bit n: notifier id n was listed as live */
+	uint32_t daemon_pid;		/* 0 when not given (older daemons) */
+	char daemon_version[32];	/* "" when not given */
+	unsigned raise_notifier;	/* who raised the generation last; NONE: never */
 };
 
 /*
@@ -125,5 +133,56 @@ int protocol_status_format(char *buf, size_t size, const struct protocol_status 
  * Return: 0, or -EPROTO for a malformed word or a malformed known value.
  */
 int protocol_status_parse(const char *words, size_t len, struct protocol_status *ret);
+
+/* One entry of a WATCHERS reply. */
+struct protocol_watcher {
+	uint32_t pid;
+	uint32_t uid;
+	uint32_t acked;			/* the generation it acknowledged last */
+	uint64_t outdated_ms;		/* how long it has been outdated; 0: up to date */
+	char comm[16];			/* the process name, bytes other than [A-Za-z0-9._+-] as '_' */
+};
+
+enum { PROTOCOL_WATCHERS_PAGE_MAX = 16 };
+
+/* A WATCHERS reply: entries [start, next) of @total; next == total on the last page. */
+struct protocol_watchers {
+	uint64_t total;
+	uint64_t next;
+	unsigned count;
+	struct protocol_watcher w[PROTOCOL_WATCHERS_PAGE_MAX];
+};
+
+/*
+ * protocol_watchers_format() - "OK total=<n> next=<k> w=<pid>:<uid>:<acked>:<ms>:<comm> ...\n"
+ * with as many of the @n entries @w (which start at index @start of @total) as fit in
+ * @size, at most PROTOCOL_WATCHERS_PAGE_MAX. @ret_used: how many went in.
+ * Return: as the other formatters.
+ */
+int protocol_watchers_format(char *buf, size_t size, uint64_t total, uint64_t start,
+			     const struct protocol_watcher *w, unsigned n, unsigned *ret_used);
+/* protocol_watchers_parse() - the words of a WATCHERS reply (after "OK "). */
+int protocol_watchers_parse(const char *words, size_t len, struct protocol_watchers *ret);
+
+/* Counters since the daemon started, for METRICS. */
+struct protocol_metrics {
+	uint64_t clients;		/* connections now */
+	uint64_t accepted;		/* connections taken */
+	uint64_t refused_clients;	/* connections refused at the limits */
+	uint64_t refused_requests;	/* privileged requests refused */
+	uint64_t watchers;
+	uint64_t outdated;
+	uint64_t raises[_SNAPSAFE_NOTIFIER_MAX];	/* generation raises, per notifier */
+	uint64_t epochs[_SNAPSAFE_NOTIFIER_MAX];	/* epoch changes (raises too), per notifier */
+};
+
+/*
+ * protocol_metrics_format() - "OK clients=<n> accepted=<n> refused_clients=<n>
+ * refused_requests=<n> watchers=<n> outdated=<n> raises=<name>:<n>,... epochs=...\n"
+ * (only notifiers with a non-zero count are listed).
+ * protocol_metrics_parse() - its words (after "OK "); unknown keys and names are ignored.
+ */
+int protocol_metrics_format(char *buf, size_t size, const struct protocol_metrics *m);
+int protocol_metrics_parse(const char *words, size_t len, struct protocol_metrics *ret);
 
 #endif

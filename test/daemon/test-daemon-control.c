@@ -350,6 +350,156 @@ TEST(test_hello)
 	tconn_close(&c);
 }
 
+/* Our own process name, as the daemon reads it from /proc (at most 15 bytes). */
+static void own_comm(char comm[16])
+{
+	FILE *f = fopen("/proc/self/comm", "re");
+
+	if (!f || !fgets(comm, 16, f))
+		test_fail("cannot read /proc/self/comm");
+	fclose(f);
+	comm[strcspn(comm, "\n")] = '\0';
+}
+
+/* STATUS names the daemon (pid, version) and who raised the generation last. */
+TEST(test_status_names_the_daemon_and_the_last_raiser)
+{
+	struct protocol_status st;
+
+	td_u64(&t, "TRIGGER");
+	st = td_status(&t);
+	assert_eq(st.daemon_pid, t.pid);
+	assert_true(st.daemon_version[0] != '\0');
+	assert_eq(st.raise_notifier, SNAPSAFE_NOTIFIER_CONTROL);
+}
+
+/*
+ * The privileged requests leave an audit trail: who (pid, uid, process name), what, and
+ * the generation; so do refusals.
+ */
+TEST(test_privileged_requests_and_refusals_are_logged_with_pid_uid_comm)
+{
+	char comm[16], line[160];
+	unsigned before;
+	uint32_t gen;
+
+	own_comm(comm);
+	gen = (uint32_t)td_u64(&t, "TRIGGER");
+	snprintf(line, sizeof(line), "TRIGGER by pid %d uid 0 comm %s: generation %u",
+		 (int)getpid(), comm, gen);
+	td_wait_log(&t, line, 0);
+	snprintf(line, sizeof(line), "Refused TRIGGER from pid %d uid 0 comm %s: min-gen leaves",
+		 (int)getpid(), comm);
+	before = td_log_count(&t, line);
+	tconn_expect_one(&t, "TRIGGER 4294967295",
+			 "ERR ERANGE min-gen leaves fewer than 1048576 generations");
+	td_wait_log(&t, line, before);
+}
+
+/* Read every page of WATCHERS. Return: how many entries; they go to @out. */
+static unsigned read_watchers(struct protocol_watcher *out, unsigned max)
+{
+	struct tconn c;
+	uint64_t start = 0, total = 0;
+	unsigned n = 0, pages = 0;
+
+	tconn_open(&c, &t);
+	do {
+		struct protocol_watchers ws;
+		char req[32], line[PROTOCOL_REPLY_MAX];
+
+		snprintf(req, sizeof(req), "WATCHERS %" PRIu64, start);
+		tconn_request(&c, req, line, sizeof(line));
+		if (strncmp(line, "OK ", 3) != 0 ||
+		    protocol_watchers_parse(line + 3, strlen(line) - 3, &ws) < 0)
+			test_fail("%s: got '%s'", req, line);
+		assert_true(ws.next > start || ws.total == start);
+		for (unsigned i = 0; i < ws.count && n < max; i++)
+			out[n++] = ws.w[i];
+		start = ws.next;
+		total = ws.total;
+		if (++pages > 1000)
+			test_fail("WATCHERS never reached its end");
+	} while (start < total);
+	tconn_close(&c);
+	return n;
+}
+
+/*
+ * WATCHERS lists every watcher, page by page: its pid, uid, process name, acknowledged
+ * generation, and how long it has been outdated (what an operator needs when
+ * wait-watchers times out).
+ */
+TEST(test_watchers_lists_each_watcher_with_how_long_it_is_outdated)
+{
+	enum { N = 20 };
+	struct tconn w[N];
+	struct protocol_watcher got[N + 8];
+	char comm[16], ack[32];
+	unsigned n, outdated = 0;
+	uint32_t gen;
+
+	own_comm(comm);
+	for (int i = 0; i < N; i++) {
+		tconn_open(&w[i], &t);
+		tconn_u64(&w[i], "WATCH");
+	}
+	gen = (uint32_t)td_u64(&t, "TRIGGER");
+	snprintf(ack, sizeof(ack), "ACK %u", gen);
+	for (int i = 0; i < N / 2; i++)
+		tconn_u64(&w[i], ack);
+	n = read_watchers(got, N + 8);
+	assert_eq(n, N);
+	for (unsigned i = 0; i < n; i++) {
+		assert_eq(got[i].pid, getpid());
+		assert_eq(got[i].uid, 0);
+		assert_eq(strcmp(got[i].comm, comm), 0);
+		if (got[i].acked == gen) {
+			assert_eq(got[i].outdated_ms, 0);
+		} else {
+			assert_eq(got[i].acked, gen - 1);
+			assert_true(got[i].outdated_ms > 0);
+			outdated++;
+		}
+	}
+	assert_eq(outdated, N / 2);
+	for (int i = 0; i < N; i++)
+		tconn_close(&w[i]);
+}
+
+static struct protocol_metrics metrics(void)
+{
+	struct protocol_metrics m;
+	struct tconn c;
+	char line[PROTOCOL_REPLY_MAX];
+
+	tconn_open(&c, &t);
+	tconn_request(&c, "METRICS", line, sizeof(line));
+	if (strncmp(line, "OK ", 3) != 0 || protocol_metrics_parse(line + 3, strlen(line) - 3, &m) < 0)
+		test_fail("METRICS: got '%s'", line);
+	tconn_close(&c);
+	return m;
+}
+
+/* METRICS counts raises and epochs per notifier, refusals and connections. */
+TEST(test_metrics_count_raises_epochs_refusals_and_connections)
+{
+	struct protocol_metrics a = metrics(), b;
+
+	td_u64(&t, "TRIGGER");
+	tconn_expect_one(&t, "TRIGGER 4294967295",
+			 "ERR ERANGE min-gen leaves fewer than 1048576 generations");
+	td_u64(&t, "QUIESCE");
+	td_u64(&t, "RESUME");
+	b = metrics();
+	assert_eq(b.raises[SNAPSAFE_NOTIFIER_CONTROL], a.raises[SNAPSAFE_NOTIFIER_CONTROL] + 2);
+	assert_eq(b.epochs[SNAPSAFE_NOTIFIER_CONTROL], a.epochs[SNAPSAFE_NOTIFIER_CONTROL] + 3);
+	assert_eq(b.refused_requests, a.refused_requests + 1);
+	/* Five connections since the first METRICS: four requests and this one. */
+	assert_eq(b.accepted, a.accepted + 5);
+	assert_eq(b.clients, 1);
+}
+
 int main(int argc, char **argv)
 {
 	td_init(&t, argc > 1 ? argv[1] : NULL);
@@ -365,6 +515,10 @@ int main(int argc, char **argv)
 	RUN(test_page_and_compat_follow);
 	RUN(test_quiesce_resume);
 	RUN(test_hello);
+	RUN(test_status_names_the_daemon_and_the_last_raiser);
+	RUN(test_privileged_requests_and_refusals_are_logged_with_pid_uid_comm);
+	RUN(test_watchers_lists_each_watcher_with_how_long_it_is_outdated);
+	RUN(test_metrics_count_raises_epochs_refusals_and_connections);
 	/* Last: it takes the generation close to the maximum. */
 	RUN(test_trigger_min_gen_keeps_the_headroom);
 	return td_finish(&t);
