@@ -12,9 +12,10 @@
  * accepted and not used: the kernel is the only input. The parent OpenSSL gives a context
  * (its seed source, or another SNAPSAFE) is never called.
  *
- * As a parent of OpenSSL's own DRBGs (seed = SNAPSAFE), get_seed/clear_seed hand out seeds,
- * nonce their nonces (so they need no entropy source of OpenSSL's own), and the reseed counter a child reads is the system generation, so that a child reseeds
- * at its next request after snapsafed raises it.
+ * As a parent of OpenSSL's own DRBGs (seed = SNAPSAFE), get_seed/clear_seed hand out seeds
+ * and nonce their nonces (so they need no entropy source of OpenSSL's own), and the reseed
+ * counter a child reads is the system generation: the child reseeds at its first request
+ * after snapsafed raises it.
  *
  * Locking: libsnapsafe needs none; OpenSSL asks for it on the primary generator, which it
  * shares between threads, and then gets a real mutex around its calls.

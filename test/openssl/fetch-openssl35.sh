@@ -6,7 +6,7 @@
 # the cache (its own sources list naming trixie, its own lists and archives) runs
 # `apt-get update` and `apt-get download`, and `dpkg-deb -x` unpacks the packages into one
 # root. Programs there run through that root's own loader:
-#   ROOT/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path ROOT/usr/lib/x86_64-linux-gnu ...
+#   LIB=ROOT/usr/lib/x86_64-linux-gnu; $LIB/ld-linux-x86-64.so.2 --library-path $LIB PROGRAM ...
 # Prints ROOT.
 #
 # The cache holds only a complete root: it is unpacked in a temporary folder, checked (its
@@ -32,9 +32,10 @@ mirror()
 	local uri
 	uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
 	      sed -n 's|^URIs:[[:space:]]*\([^[:space:]]*/debian\)/\{0,1\}$|\1|p' | head -n 1)
+	# One-line form: "deb [options] URI suite ...".
 	[ -n "$uri" ] || uri=$(cat /etc/apt/sources.list 2>/dev/null |
-	      sed -n 's|^deb[[:space:]]\{1,\}\(\[[^]]*\][[:space:]]\{1,\}\)\{0,1\}\([^[:space:]]*/debian\)/\{0,1\}[[:space:]].*|\2|p' |
-	      head -n 1)
+	      sed -n '/^deb[[:space:]]/{ s/^deb[[:space:]]*//; s/^\[[^]]*\][[:space:]]*//
+			s/[[:space:]].*//; /\/debian\/\{0,1\}$/{ s|/$||; p; } }' | head -n 1)
 	echo "${uri:-http://deb.debian.org/debian}"
 }
 
@@ -71,7 +72,7 @@ if [ ! -f "$dest/.complete" ]; then
 	      -o "Dir::Cache::archives=$apt/archives" -o "Dir::State::status=$apt/status"
 	      -o APT::Architecture=amd64 -o APT::Sandbox::User=root -o Acquire::Retries=3)
 	echo "fetch-openssl35: apt-get update ($suite, private lists in $apt)" >&2
-	apt-get "${opts[@]}" update -qq >&2 ||
+	apt-get "${opts[@]}" update -qq --error-on=any >&2 ||
 		die "apt-get update of Debian $suite failed: $(cat "$apt/sources.list")" \
 		    "(no network to the Debian mirror? the OpenSSL 3.5 test needs it once)"
 	echo "fetch-openssl35: apt-get download ${packages[*]}" >&2

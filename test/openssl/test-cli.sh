@@ -23,7 +23,9 @@
 #   modules are built with ASan and UBSan: an uninstrumented program cannot load them else).
 set -euo pipefail
 
-read -r -a openssl <<<"${1:?usage: test-cli.sh OPENSSL REFUSE_KERNEL RELEASE_DIR PROBE_DIR CONF_BUILD_DIR CONF_SRC_DIR}"
+[ $# -eq 6 ] || { echo "usage: test-cli.sh OPENSSL REFUSE_KERNEL RELEASE_DIR PROBE_DIR" \
+		  "CONF_BUILD_DIR CONF_SRC_DIR" >&2; exit 2; }
+read -r -a openssl <<<"$1"
 refuse=$2 release=$3 probe=$4 conf_build=$5 conf_src=$6
 conf=$conf_build/${SNAPSAFE_OSSL_CONF:-openssl-snapsafe.cnf}
 sections=$conf_src/${SNAPSAFE_OSSL_SECTIONS:-openssl-snapsafe-sections.cnf}

@@ -31,10 +31,11 @@ cli_asan=${ASAN_OPTIONS:-}
 
 echo "== test-cli.sh with $("$lib/ld-linux-x86-64.so.2" --library-path "$lib" \
 	"$root/usr/bin/openssl" version)" >&2
-SNAPSAFE_OSSL_CONF=openssl-snapsafe-3.5.cnf SNAPSAFE_OSSL_SECTIONS=openssl-snapsafe-3.5-sections.cnf \
+SNAPSAFE_OSSL_CONF=openssl-snapsafe-3.5.cnf \
+SNAPSAFE_OSSL_SECTIONS=openssl-snapsafe-3.5-sections.cnf \
 SNAPSAFE_OSSL_SYSTEM_CONF=$root/etc/ssl/openssl.cnf SNAPSAFE_OSSL_RANDOM_PROVIDER=1 \
-ASAN_OPTIONS=$cli_asan "$test_cli" "$loader $root/usr/bin/openssl" "$refuse" "$release" "$probe" "$conf_build" \
-	"$conf_src" || status=1
+ASAN_OPTIONS=$cli_asan "$test_cli" "$loader $root/usr/bin/openssl" "$refuse" "$release" \
+	"$probe" "$conf_build" "$conf_src" || status=1
 
 for t in "release $release always" "probe $probe always" "probe $probe never" \
 	 "control $probe always" "generation $probe always"; do
