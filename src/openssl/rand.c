@@ -32,11 +32,6 @@
 
 #include "provider.h"
 
-/* OSSL_RAND_PARAM_MAX_REQUEST is in the headers of OpenSSL 3.0 already; just in case. */
-#ifndef OSSL_RAND_PARAM_MAX_REQUEST
-#define OSSL_RAND_PARAM_MAX_REQUEST "max_request"
-#endif
-
 struct rand_ctx {
 	struct provider *provider;
 	int state;			/* EVP_RAND_STATE_* */
@@ -135,12 +130,12 @@ static size_t rand_get_seed(void *vctx, unsigned char **ret_buf, int entropy, si
 	size_t len;
 	unsigned char *buf;
 
-	if (entropy < 0 || !rand_usable(ctx, (unsigned int)entropy))
+	if (!rand_usable(ctx, entropy > 0 ? (unsigned int)entropy : 0))
 		return 0;
-	len = ((size_t)entropy + 7) / 8;
+	len = entropy > 0 ? ((size_t)entropy + 7) / 8 : 0;
 	if (len < min_len)
 		len = min_len;
-	if (len == 0 || len > max_len) {
+	if (entropy < 0 || len == 0 || len > max_len) {
 		provider_error(ctx->provider, PROVIDER_R_SEED_LENGTH,
 			       "%d bits in %zu to %zu bytes", entropy, min_len, max_len);
 		return 0;
