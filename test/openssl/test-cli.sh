@@ -35,6 +35,9 @@ via_random_provider=${SNAPSAFE_OSSL_RANDOM_PROVIDER:-0}
 preload=${SNAPSAFE_OSSL_PRELOAD:-}
 export OPENSSL_CONF_INCLUDE=$conf_src
 
+command -v "${openssl[0]}" >/dev/null ||
+	{ echo "FAIL: no ${openssl[0]} command (apt-get install openssl)" >&2; exit 1; }
+
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/snapsafe-ossl-cli.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 failed=0
