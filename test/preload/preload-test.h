@@ -9,11 +9,18 @@
 #define SNAPSAFE_PRELOAD_TEST_H
 
 #include <dlfcn.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -32,7 +39,7 @@ static inline const char *object_of(const void *fn)
 #define assert_from_shim(fn) do {						\
 		const char *_o = object_of((const void *)(fn));			\
 		if (!strstr(_o, "libsnapsafe-preload"))				\
-			test_fail("%s comes from %s, not the shim: is it in LD_PRELOAD?", #fn, _o); \
+			test_fail("%s comes from %s, not the shim (LD_PRELOAD?)", #fn, _o); \
 	} while (0)
 
 /*
@@ -95,8 +102,7 @@ static inline void *observe_lookup(const char *name)
 	void *fn = dlsym(RTLD_DEFAULT, name);
 
 	if (!fn)
-		test_fail("%s not found: the test needs libsnapsafe-preload-observed.so in LD_PRELOAD",
-			  name);
+		test_fail("%s not found: the test needs the observed shim in LD_PRELOAD", name);
 	return fn;
 }
 
@@ -126,6 +132,40 @@ static inline void peek_next(const struct observe *o, void *out, size_t n)
 		if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
 			test_fail("getrandom: %s", strerror(errno));
 	}
+}
+
+/* @handler runs on SIGALRM every @usec microseconds, from now on; 0 stops the timer. */
+static inline void alarm_every(void (*handler)(int), long usec)
+{
+	struct sigaction sa = { .sa_handler = handler, .sa_flags = SA_RESTART };
+	struct itimerval it = { { 0, usec }, { 0, usec } };
+
+	if (usec && sigaction(SIGALRM, &sa, NULL) < 0)
+		test_fail("sigaction: %s", strerror(errno));
+	if (setitimer(ITIMER_REAL, &it, NULL) < 0)
+		test_fail("setitimer: %s", strerror(errno));
+}
+
+/*
+ * refuse_syscalls() - from now on, in this process and its children, system call @nr fails
+ * with @err, and @nr2 (unless it is -1) with @err2. Exits 77 (skip) where seccomp filters
+ * are not available. The caller checks that the refusal works before it counts on it.
+ */
+static inline void refuse_syscalls(int nr, int err, int nr2, int err2)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)nr, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned int)err),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)nr2, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned int)err2),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		test_skip("seccomp filters are not available: %s", strerror(errno));
 }
 
 static inline bool engine_expected(void)

@@ -26,7 +26,7 @@ static struct observe o;
 		peek_next(&o, _want, (n));					\
 		call;								\
 		if (memcmp((out), _want, (n)) != 0)				\
-			test_fail("%s: its bytes are not the engine's next %zu", #call, (size_t)(n)); \
+			test_fail("%s: not the engine's next %zu bytes", #call, (size_t)(n)); \
 	} while (0)
 
 TEST(test_each_function_serves_the_engine_bytes)

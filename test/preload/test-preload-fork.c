@@ -8,13 +8,8 @@
  * that fails (the mark is put back, errno is set), vfork + exec, posix_spawn() and system().
  * SNAPSAFE_ENGINE=always.
  */
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <spawn.h>
-#include <stddef.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "deadline.h"
@@ -60,15 +55,38 @@ static void wait_for(pid_t pid, const char *what)
 		test_fail("%s: the child ended with status %#x", what, status);
 }
 
+/*
+ * A vfork child that makes every request (child_draws()) and exits; returns once it has. The
+ * child never returns from here: it runs on this frame until _exit().
+ */
+static void vfork_child_draws(const char *what)
+{
+	pid_t pid;
+
+	reset_child();
+	pid = vfork();
+	if (pid == 0) {
+		child_draws();
+		_exit(0);
+	}
+	if (pid < 0)
+		test_fail("vfork: %s", strerror(errno));
+	wait_for(pid, what);
+	assert_eq(child.pid, pid);
+	assert_eq(child.getrandom, 16);
+	assert_eq(child.getentropy, 0);
+}
+
 /* The parent's next 16 bytes are still @want: nothing drew from its engine meanwhile. */
 static void assert_engine_untouched(const uint8_t want[16], const char *what)
 {
 	uint8_t b[16];
 
+	if (o.vfork_depth() != 0)
+		test_fail("after %s the parent is still marked as a vfork child", what);
 	assert_eq(getrandom(b, sizeof(b), 0), sizeof(b));
 	if (memcmp(b, want, sizeof(b)) != 0)
 		test_fail("%s drew from the parent's engine state", what);
-	assert_eq(o.vfork_depth(), 0);
 }
 
 static void fork_child_reseeds(void *arg)
@@ -97,24 +115,12 @@ TEST(test_fork_child_reseeds_and_the_parent_keeps_its_state)
 TEST(test_vfork_child_is_served_by_the_kernel)
 {
 	uint8_t next[32];
-	pid_t pid;
 
 	peek_next(&o, next, sizeof(next));
-	reset_child();
-	pid = vfork();
-	if (pid == 0) {
-		child_draws();
-		_exit(0);
-	}
-	if (pid < 0)
-		test_fail("vfork: %s", strerror(errno));
-	assert_eq(child.pid, pid);
-	wait_for(pid, "a vfork child drawing");
+	vfork_child_draws("a vfork child drawing");
 	if (child.depth != 1)
 		test_fail("the vfork child ran unmarked (depth %u): vfork is not the shim's",
 			  child.depth);
-	assert_eq(child.getrandom, 16);
-	assert_eq(child.getentropy, 0);
 	for (int i = 0; i < 3; i++)
 		assert_true(memcmp((const void *)child.bytes[i], next, 16) != 0 &&
 			    memcmp((const void *)child.bytes[i], next + 16, 16) != 0);
@@ -124,21 +130,11 @@ TEST(test_vfork_child_is_served_by_the_kernel)
 static void *fresh_thread_vforks(void *arg)
 {
 	uint8_t b[16];
-	pid_t pid;
 
 	(void)arg;
 	if (o.has_state())
 		test_fail("a new thread already has engine state");
-	reset_child();
-	pid = vfork();
-	if (pid == 0) {
-		child_draws();
-		_exit(0);
-	}
-	if (pid < 0)
-		test_fail("vfork: %s", strerror(errno));
-	wait_for(pid, "a vfork child of a fresh thread drawing");
-	assert_eq(child.getrandom, 16);
+	vfork_child_draws("a vfork child of a fresh thread drawing");
 	/* The child ran on this thread's TLS: a slot it took would be this thread's now. */
 	if (o.has_state())
 		test_fail("the vfork child allocated engine state in its parent's thread");
@@ -184,19 +180,10 @@ TEST(test_vfork_child_stays_marked_after_its_own_vfork)
 
 static void vfork_fails(void *arg)
 {
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_vfork, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAGAIN),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
 	uint8_t next[16], b[16];
 
 	(void)arg;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-		_exit(EXIT_TEST_SKIP);
+	refuse_syscalls(SYS_vfork, EAGAIN, -1, 0);
 	peek_next(&o, next, sizeof(next));
 	errno = 0;
 	assert_eq(vfork(), -1);

@@ -15,15 +15,9 @@
  * for its switch that keeps the vDSO out); "cancel FUNCTION glibc|shim", a process of the
  * cancellation case.
  */
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stddef.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "deadline.h"
@@ -83,29 +77,22 @@ static uint8_t *page_then_hole(void)
 /* Runs first, in a fresh process: the engine's first request looks for files that are not there. */
 TEST(test_errno_left_alone_on_success)
 {
+	const struct real *sets[] = { &shim, &real };
 	uint8_t b[64];
 
-	for (int who = 0; who < 2; who++) {
+	for (int i = 0; i < 2; i++) {
+		const struct real *f = sets[i];
+
 		errno = EXDEV;
-		if (who == 0) {
-			assert_eq(shim.getrandom(b, 16, 0), 16);
-			assert_eq(shim.getrandom(b, 16, GRND_NONBLOCK), 16);
-			assert_eq(shim.getrandom(b, 64, GRND_INSECURE), 64);
-			assert_eq(shim.getentropy(b, 32), 0);
-			(void)shim.arc4random();
-			shim.arc4random_buf(b, sizeof(b));
-			(void)shim.arc4random_uniform(1000);
-		} else {
-			assert_eq(real.getrandom(b, 16, 0), 16);
-			assert_eq(real.getrandom(b, 16, GRND_NONBLOCK), 16);
-			assert_eq(real.getrandom(b, 64, GRND_INSECURE), 64);
-			assert_eq(real.getentropy(b, 32), 0);
-			(void)real.arc4random();
-			real.arc4random_buf(b, sizeof(b));
-			(void)real.arc4random_uniform(1000);
-		}
+		assert_eq(f->getrandom(b, 16, 0), 16);
+		assert_eq(f->getrandom(b, 16, GRND_NONBLOCK), 16);
+		assert_eq(f->getrandom(b, 64, GRND_INSECURE), 64);
+		assert_eq(f->getentropy(b, 32), 0);
+		(void)f->arc4random();
+		f->arc4random_buf(b, sizeof(b));
+		(void)f->arc4random_uniform(1000);
 		if (errno != EXDEV)
-			test_fail("%s changed errno to %s on success", who ? "glibc" : "the shim",
+			test_fail("%s changed errno to %s on success", i ? "glibc" : "the shim",
 				  strerror(errno));
 	}
 }
@@ -438,8 +425,8 @@ TEST(test_cancellation_points_as_glibc)
 			assert_eq(waitpid(pid, &status, 0), pid);
 			if (!WIFEXITED(status) ||
 			    (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != CANCELLED_INSIDE))
-				test_fail("%s's %s with a cancellation pending: status %#x", whos[w],
-					  names[i], status);
+				test_fail("%s's %s, a cancellation pending: status %#x",
+					  whos[w], names[i], status);
 			if (WEXITSTATUS(status) != want)
 				test_fail("%s's %s %s a cancellation point", whos[w], names[i],
 					  want ? "is not" : "is");
@@ -450,21 +437,9 @@ TEST(test_cancellation_points_as_glibc)
 /* Make the getrandom system call fail with @err; with @open_err, openat too. */
 static void refuse(int err, int open_err)
 {
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getrandom, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned int)err),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, open_err ? SECCOMP_RET_ERRNO | (unsigned int)open_err :
-			 SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
 	uint8_t b[4];
 
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-		test_skip("seccomp filters are not available: %s", strerror(errno));
+	refuse_syscalls(SYS_getrandom, err, open_err ? SYS_openat : -1, open_err);
 	/* A filter that does nothing must not let a case pass. */
 	errno = 0;
 	if (syscall(SYS_getrandom, b, sizeof(b), 0) != -1 || errno != err)
@@ -562,9 +537,9 @@ static void nothing_works_then(void *arg)
 TEST(test_arc4random_aborts_when_nothing_works)
 {
 	static const char *const names[] = {
-		"the shim's arc4random", "the shim's arc4random_buf", "the shim's arc4random_uniform",
-		"the shim's arc4random in a vfork child", "glibc's arc4random",
-		"glibc's arc4random_buf",
+		"the shim's arc4random", "the shim's arc4random_buf",
+		"the shim's arc4random_uniform", "the shim's arc4random in a vfork child",
+		"glibc's arc4random", "glibc's arc4random_buf",
 	};
 
 	for (int w = SHIM_ARC4RANDOM; w <= GLIBC_BUF; w++) {
@@ -578,7 +553,7 @@ TEST(test_arc4random_aborts_when_nothing_works)
 		if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_TEST_SKIP)
 			test_skip("seccomp filters are not available");
 		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
-			test_fail("%s with every way to the kernel refused: status %#x, not SIGABRT",
+			test_fail("%s, every way to the kernel refused: status %#x, not SIGABRT",
 				  names[w], status);
 	}
 }
@@ -589,7 +564,9 @@ int main(int argc, char **argv)
 
 	assert_interposed();
 	real = real_functions();
-	shim = (struct real){ getrandom, getentropy, arc4random, arc4random_buf, arc4random_uniform };
+	shim = (struct real){
+		getrandom, getentropy, arc4random, arc4random_buf, arc4random_uniform,
+	};
 	if (strcmp(mode, "cancel") == 0 && argc == 4)
 		return cancel_child(argv[2], argv[3]);
 	if (strcmp(mode, "abort") == 0) {

@@ -9,9 +9,6 @@
  * observed shim counts: they were served by the kernel without touching the interrupted call.
  * Without it (auto, no daemon) the same runs on the kernel's path (the vDSO).
  */
-#include <signal.h>
-#include <sys/time.h>
-
 #include "deadline.h"
 #include "outputs.h"
 #include "preload-test.h"
@@ -63,8 +60,6 @@ static void handler(int sig)
 static void draw_under_timer(void *unused)
 {
 	static uint8_t big[4096];
-	struct sigaction sa = { .sa_handler = handler, .sa_flags = SA_RESTART };
-	struct itimerval it = { { 0, 50 }, { 0, 50 } };
 	struct observe o = observe_functions();
 	bool engine = engine_expected();
 	struct outputs all = { 0 };
@@ -72,8 +67,7 @@ static void draw_under_timer(void *unused)
 	uint64_t start = deadline_now_ms();
 
 	(void)unused;
-	assert_eq(sigaction(SIGALRM, &sa, NULL), 0);
-	assert_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+	alarm_every(handler, 50);
 	while (deadline_now_ms() - start < MIN_RUN_MS ||
 	       (deadline_now_ms() - start < BUDGET_MS &&
 		(handler_n < MIN_HANDLERS || (engine && o.nested_calls() < MIN_NESTED)))) {
@@ -87,8 +81,7 @@ static void draw_under_timer(void *unused)
 		if (errno != EXDEV)
 			test_fail("errno became %s across draws and handlers", strerror(errno));
 	}
-	memset(&it, 0, sizeof(it));
-	assert_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+	alarm_every(NULL, 0);
 	fprintf(stderr, "%d handler calls, %llu of them inside the engine, %zu draws\n",
 		(int)handler_n, (unsigned long long)o.nested_calls(), all.n);
 	if (handler_failed)

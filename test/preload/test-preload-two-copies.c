@@ -8,8 +8,6 @@
  * draws from one copy while the program is inside the other neither waits nor repeats.
  * SNAPSAFE_ENGINE=always.
  */
-#include <signal.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 
 #include "deadline.h"
@@ -108,15 +106,12 @@ static void handler(int sig)
 static void cross_copy_handlers(void *unused)
 {
 	static uint8_t big[8192];
-	struct sigaction sa = { .sa_handler = handler, .sa_flags = SA_RESTART };
-	struct itimerval it = { { 0, 50 }, { 0, 50 } };
 	struct outputs all = { 0 };
 	uint8_t b[OUTPUT_SIZE];
 	uint64_t start = deadline_now_ms();
 
 	(void)unused;
-	assert_eq(sigaction(SIGALRM, &sa, NULL), 0);
-	assert_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+	alarm_every(handler, 50);
 	while (handler_n < 400 && deadline_now_ms() - start < 3000) {
 		snapsafe_random_buf(big, sizeof(big));
 		assert_eq(getrandom(big, sizeof(big), 0), sizeof(big));
@@ -125,8 +120,7 @@ static void cross_copy_handlers(void *unused)
 		assert_eq(getrandom(b, sizeof(b), 0), sizeof(b));
 		outputs_add(&all, b);
 	}
-	memset(&it, 0, sizeof(it));
-	assert_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+	alarm_every(NULL, 0);
 	if (handler_n < 50)
 		test_fail("only %d handler calls", (int)handler_n);
 	for (int i = 0; i < handler_n; i++)
