@@ -7,7 +7,8 @@
  * not obviously bad. Everything else is one getrandom system call, so its result, short count
  * and errno are the kernel's own: GRND_RANDOM, unknown flags (EINVAL), GRND_RANDOM together
  * with GRND_INSECURE (EINVAL), a zero length (which still waits for the pool, or says EAGAIN),
- * NULL and kernel addresses (EFAULT). A vfork child goes to the kernel for everything.
+ * 1 GiB or more (which the kernel may shorten), NULL and kernel addresses (EFAULT). A vfork
+ * child goes to the kernel for everything.
  *
  * errno is left as it was on success, as the system call leaves it: the engine's first request
  * looks for the daemon's page and may fail to open it on the way.
@@ -60,7 +61,8 @@ PRELOAD_EXPORT int getentropy(void *buf, size_t len)
 		return -1;
 	}
 	while (done < len) {
-		uint8_t *at = (uint8_t *)buf + done;
+		/* No arithmetic on a NULL buffer: the kernel is to answer EFAULT for it. */
+		void *at = done ? (uint8_t *)buf + done : buf;
 		size_t n = len - done;
 		ssize_t r;
 

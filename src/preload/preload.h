@@ -30,7 +30,7 @@ enum {
 	 * each request it would shorten, exactly as it would.
 	 */
 	PRELOAD_KERNEL_LEN	= 1 << 30,
-	/* Addresses below this are never a buffer the engine should write: vm.mmap_min_addr. */
+	/* Below this no buffer the engine should write: Debian's default vm.mmap_min_addr. */
 	PRELOAD_LOW_ADDR	= 1 << 16,
 };
 
