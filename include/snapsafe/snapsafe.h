@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <snapsafe/snapsafe-version.h>	/* SNAPSAFE_VERSION_MAJOR, ..., SNAPSAFE_VERSION_STRING */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
