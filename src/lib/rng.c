@@ -336,7 +336,14 @@ static int random_fill(void *buf, size_t len, unsigned int flags)
 		errno = saved;
 		return r;
 	}
-	r = random_fill_guarded(buf, len, flags);
+	{
+		/* Looking for the daemon's page may set errno; a success must leave it alone. */
+		int saved = errno;
+
+		r = random_fill_guarded(buf, len, flags);
+		if (r == 0)
+			errno = saved;
+	}
 	guard_leave();
 	return r;
 }

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -162,6 +163,7 @@ static uint64_t monotonic_coarse_ns(void)
 void sources_reprobe(void)
 {
 	uint64_t now;
+	int cancel;
 
 	/* Also keeps a reprobe from adding words while the first mapping does. */
 	if (!sources_init())
@@ -176,7 +178,10 @@ void sources_reprobe(void)
 	if (!claim_try(&probe_claim))
 		return;
 	__atomic_store_n(&last_probe_ns, now, __ATOMIC_RELAXED);
+	/* open() is a cancellation point: a cancel there must not leave the claim held. */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 	probe_page();
+	pthread_setcancelstate(cancel, NULL);
 	claim_drop(&probe_claim);
 }
 
