@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/random.h>	/* the GRND_* flags of snapsafe_getrandom() */
 #include <sys/types.h>
 
 #include <snapsafe/snapsafe-version.h>	/* SNAPSAFE_VERSION_MAJOR, ..., SNAPSAFE_VERSION_STRING */

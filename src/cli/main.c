@@ -2,16 +2,18 @@
 /*
  * snapsafectl: the command line of the snapsafe system generation service.
  *
- *	snapsafectl [--runtime-dir DIR] SUBCOMMAND [OPTIONS]
+ *	snapsafectl [--runtime-dir DIR] [--json[=pretty]] SUBCOMMAND [OPTIONS]
  *
- * This file holds the subcommand table, the global options (--runtime-dir is accepted
- * before and after the subcommand), and what the subcommands share: option parsing, the
- * connection and the errno -> message -> exit code mapping of docs/cli.md. Each subcommand
- * is in a file of its own name.
+ * This file holds the subcommand table, the global options (--runtime-dir and --json are
+ * accepted before and after the subcommand), option parsing and the one-number requests the
+ * subcommands share. How results and errors are printed is output.c; the connection and the
+ * errno -> message -> exit code mapping of docs/cli.md is connect.c. Each subcommand is in a
+ * file of its own name.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,20 +30,24 @@
 #endif
 
 static const struct cli_command commands[] = {
-	{ "status",		cmd_status,		"[--json]",
-	  "show the generation, epoch, watchers, quiesce state and notifiers" },
-	{ "trigger",		cmd_trigger,		"[--min-gen N] [--json]",
+	{ "status",		cmd_status,		"",
+	  "show the daemon, generation, epoch, watchers, quiesce, notifiers" },
+	{ "trigger",		cmd_trigger,		"[--min-gen N]",
 	  "raise the generation to at least N and print it (privileged)" },
-	{ "watch",		cmd_watch,		"[--count N] [--json]",
+	{ "watch",		cmd_watch,		"[--count N]",
 	  "register as a watcher; print and acknowledge each new generation" },
-	{ "outdated",		cmd_outdated,		"[--json]",
+	{ "watchers",		cmd_watchers,		"",
+	  "list the watchers: who, acknowledged what, outdated for how long" },
+	{ "outdated",		cmd_outdated,		"",
 	  "print how many watchers have not acknowledged the last raise" },
-	{ "wait-watchers",	cmd_wait_watchers,	"[--timeout MS] [--json]",
-	  "wait until no watcher is outdated (0 or no timeout: forever)" },
-	{ "quiesce",		cmd_quiesce,		"[--json]",
-	  "start a snapshot: libraries serve from the kernel until resume (privileged)" },
-	{ "resume",		cmd_resume,		"[--json]",
-	  "end a snapshot: raise the generation, clear the quiesce (privileged)" },
+	{ "wait-watchers",	cmd_wait_watchers,	"[--timeout MS]",
+	  "wait until no watcher is outdated (0: check once; none: forever)" },
+	{ "quiesce",		cmd_quiesce,		"",
+	  "start a snapshot: the kernel serves until resume (privileged)" },
+	{ "resume",		cmd_resume,		"",
+	  "end a snapshot: raise the generation, unquiesce (privileged)" },
+	{ "metrics",		cmd_metrics,		"",
+	  "the daemon's counters in the Prometheus text format" },
 };
 
 static const struct cli_command *command_find(const char *name)
@@ -54,146 +60,87 @@ static const struct cli_command *command_find(const char *name)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: snapsafectl [--runtime-dir DIR] SUBCOMMAND [OPTIONS]\n\n"
+	fprintf(f, "Usage: snapsafectl [--runtime-dir DIR] [--json[=pretty]] SUBCOMMAND [OPTIONS]\n\n"
 		   "Subcommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-14s %-24s %s\n", commands[i].name, commands[i].args,
+		fprintf(f, "  %-14s %-15s %s\n", commands[i].name, commands[i].args,
 			commands[i].summary);
-	fprintf(f, "\nOptions:\n"
+	fprintf(f, "\nOptions (also accepted after the subcommand):\n"
 		   "  --runtime-dir DIR  the daemon's runtime directory (default: $SNAPSAFE_RUNTIME_DIR,\n"
-		   "                     else " SNAPSAFE_RUNTIME_DIR_DEFAULT "); also accepted after the subcommand\n"
+		   "                     else " SNAPSAFE_RUNTIME_DIR_DEFAULT ")\n"
+		   "  --json             JSON on stdout, one value per line, errors included\n"
+		   "  --json=pretty      the same, indented\n"
 		   "  -h, --help         this help; SUBCOMMAND --help for one subcommand\n"
 		   "  -V, --version      the version\n"
 		   "\nExit codes: 0 ok, 1 failure, 2 usage, 3 daemon unreachable, 4 permission denied,\n"
-		   "5 timed out, 6 connection lost. See snapsafectl(8).\n");
+		   "5 timed out, 6 connection lost, 7 stale page (status). See snapsafectl(8).\n");
 }
 
-static int usage_error(const char *fmt, const char *arg)
+/* A mistake on the global command line: the message, and where the help is. */
+static __attribute__((format(printf, 1, 2))) int usage_error(const char *fmt, ...)
 {
-	fprintf(stderr, "snapsafectl: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see snapsafectl --help)\n");
-	return CLI_EXIT_USAGE;
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return cli_fail(CLI_EXIT_USAGE, 0, "%s (see snapsafectl --help)", msg);
 }
 
-int cli_parse(int argc, char **argv, const char *value_name, bool json, struct cli_options *ret)
+int cli_parse(int argc, char **argv, const char *value_name, struct cli_options *ret)
 {
 	const struct cli_command *cmd = command_find(argv[0]);
-	struct option opts[4] = { { "help", no_argument, NULL, 'h' } };
-	size_t n = 1;
+	struct option opts[3] = { { "help", no_argument, NULL, 'h' } };
 	struct cli_options o = {};
 	uint64_t v;
 	int c;
 
-	if (json)
-		opts[n++] = (struct option){ "json", no_argument, NULL, 'j' };
 	if (value_name)
-		opts[n++] = (struct option){ value_name, required_argument, NULL, 'v' };
+		opts[1] = (struct option){ value_name, required_argument, NULL, 'v' };
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) >= 0) {
 		switch (c) {
 		case 'h':
-			printf("Usage: snapsafectl [--runtime-dir DIR] %s %s\n  %s\n", cmd->name,
-			       cmd->args, cmd->summary);
+			printf("Usage: snapsafectl [--runtime-dir DIR] [--json[=pretty]] %s%s%s\n"
+			       "  %s\n", cmd->name, cmd->args[0] ? " " : "", cmd->args, cmd->summary);
 			return CLI_EXIT_OK;
-		case 'j':
-			o.json = true;
-			break;
 		case 'v':
-			if (parse_uint_str(optarg, 10, UINT32_MAX, &v) < 0) {
-				fprintf(stderr, "snapsafectl: %s: --%s wants a number from 0 to %u, "
-					"not '%s'\n", cmd->name, value_name, UINT32_MAX, optarg);
-				return CLI_EXIT_USAGE;
-			}
+			if (parse_uint_str(optarg, 10, UINT32_MAX, &v) < 0)
+				return cli_fail(CLI_EXIT_USAGE, 0, "%s: --%s wants a number from 0 "
+						"to %u, not '%s' (see snapsafectl %s --help)",
+						cmd->name, value_name, UINT32_MAX, optarg, cmd->name);
 			o.value = (uint32_t)v;
 			o.has_value = true;
 			break;
 		default:
-			fprintf(stderr, "snapsafectl: %s: ", cmd->name);
 			if (optopt == 'v')
-				fprintf(stderr, "--%s needs a value", value_name);
-			else
-				fprintf(stderr, "unknown option '%s'", argv[optind - 1]);
-			fprintf(stderr, "; usage: snapsafectl %s %s\n", cmd->name, cmd->args);
-			return CLI_EXIT_USAGE;
+				return cli_fail(CLI_EXIT_USAGE, 0, "%s: --%s needs a value (see "
+						"snapsafectl %s --help)", cmd->name, value_name,
+						cmd->name);
+			return cli_fail(CLI_EXIT_USAGE, 0, "%s: unknown option '%s' (see "
+					"snapsafectl %s --help)", cmd->name, argv[optind - 1],
+					cmd->name);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "snapsafectl: %s: unexpected argument '%s'; usage: snapsafectl %s %s\n",
-			cmd->name, argv[optind], cmd->name, cmd->args);
-		return CLI_EXIT_USAGE;
-	}
+	if (optind < argc)
+		return cli_fail(CLI_EXIT_USAGE, 0, "%s: unexpected argument '%s' (see snapsafectl "
+				"%s --help)", cmd->name, argv[optind], cmd->name);
 	*ret = o;
 	return -1;
 }
 
-int cli_unreachable(int error)
-{
-	fprintf(stderr, "snapsafectl: cannot reach snapsafed at %s/%s: %s (is the daemon running?)\n",
-		client_runtime_dir(), SNAPSAFE_SOCKET_FILE, strerror(-error));
-	return CLI_EXIT_UNREACHABLE;
-}
-
-int cli_connect(void)
-{
-	int fd = client_connect(NULL);
-
-	if (fd < 0) {
-		cli_unreachable(fd);
-		return -1;
-	}
-	return fd;
-}
-
-int cli_error(const char *cmd, int error)
-{
-	const char *msg = strerror(-error);
-
-	switch (-error) {
-	case ENOENT:
-	case ECONNREFUSED:
-	case ENOTDIR:
-	case ENAMETOOLONG:
-		return cli_unreachable(error);
-	case EACCES:
-	case EPERM:
-		fprintf(stderr, "snapsafectl: %s: %s (needs root, an ambient "
-			"CAP_CHECKPOINT_RESTORE or the daemon's control group)\n", cmd, msg);
-		return CLI_EXIT_DENIED;
-	case ETIMEDOUT:
-		fprintf(stderr, "snapsafectl: %s: %s\n", cmd, msg);
-		return CLI_EXIT_TIMEOUT;
-	case EDEADLK:
-		/* The daemon will not wait for watchers that the waiting process holds itself. */
-		fprintf(stderr, "snapsafectl: %s: this process holds an outdated watcher\n", cmd);
-		return CLI_EXIT_FAILURE;
-	case ECONNRESET:
-	case EPIPE:
-		fprintf(stderr, "snapsafectl: %s: lost the connection to snapsafed: %s\n", cmd, msg);
-		return CLI_EXIT_LOST;
-	case EPROTO:
-		fprintf(stderr, "snapsafectl: %s: snapsafed sent something this version does not "
-			"understand: %s\n", cmd, msg);
-		return CLI_EXIT_LOST;
-	case EMFILE:
-		fprintf(stderr, "snapsafectl: %s: snapsafed has too many clients\n", cmd);
-		return CLI_EXIT_FAILURE;
-	default:
-		fprintf(stderr, "snapsafectl: %s: %s\n", cmd, msg);
-		return CLI_EXIT_FAILURE;
-	}
-}
-
 int cli_value_command(int argc, char **argv, const char *value_name, const char *request,
-		      const char *json_key, const char *json_extra)
+		      const char *json_key, const char *flag_key, bool flag)
 {
 	struct cli_options o;
+	struct json j;
 	char line[64];
 	uint64_t value;
 	int fd, r;
 
-	r = cli_parse(argc, argv, value_name, true, &o);
+	r = cli_parse(argc, argv, value_name, &o);
 	if (r >= 0)
 		return r;
 	if (value_name)
@@ -207,20 +154,29 @@ int cli_value_command(int argc, char **argv, const char *value_name, const char 
 	close(fd);
 	if (r < 0)
 		return cli_error(argv[0], r);
-	if (o.json)
-		printf("{\"%s\":%" PRIu64 "%s}\n", json_key, value, json_extra);
-	else
+	if (cli_json == CLI_JSON_OFF) {
 		printf("%" PRIu64 "\n", value);
-	return CLI_EXIT_OK;
+		return CLI_EXIT_OK;
+	}
+	json_begin(&j);
+	json_object(&j, NULL);
+	json_u64(&j, json_key, value);
+	if (flag_key)
+		json_bool(&j, flag_key, flag);
+	json_close(&j, '}');
+	return cli_json_end(&j);
 }
 
 /*
- * Take "--runtime-dir DIR" and "--runtime-dir=DIR" out of the subcommand's arguments, so
- * that it may stand after the subcommand too. No subcommand option takes a value that
- * could be confused with it.
+ * Take the global options out of the arguments wherever they stand, so that they may come
+ * after the subcommand too: "--json", "--json=MODE", "--runtime-dir DIR" and
+ * "--runtime-dir=DIR". No subcommand option takes a value that could be confused with them.
+ * "--" ends the scan. Mistakes are reported after the scan, once --json is known, so that
+ * they are JSON too when it asks for it.
  */
-static int take_runtime_dir(int *argc, char **argv, const char **dir)
+static int take_global_options(int *argc, char **argv, const char **dir)
 {
+	const char *bad_json = NULL, *bad_dir = NULL;
 	int i, j;
 
 	for (i = 1, j = 1; i < *argc; i++) {
@@ -229,27 +185,43 @@ static int take_runtime_dir(int *argc, char **argv, const char **dir)
 				argv[j++] = argv[i++];
 			break;
 		}
-		if (strncmp(argv[i], "--runtime-dir=", 14) == 0) {
+		if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "--json=short") == 0)
+			cli_json = CLI_JSON_SHORT;
+		else if (strcmp(argv[i], "--json=pretty") == 0)
+			cli_json = CLI_JSON_PRETTY;
+		else if (strncmp(argv[i], "--json=", 7) == 0)
+			bad_json = argv[i];
+		else if (strncmp(argv[i], "--runtime-dir=", 14) == 0)
 			*dir = argv[i] + 14;
-		} else if (strcmp(argv[i], "--runtime-dir") == 0) {
-			if (i + 1 >= *argc)
-				return usage_error("%s needs a directory", argv[i]);
+		else if (strcmp(argv[i], "--runtime-dir") == 0 && i + 1 < *argc)
 			*dir = argv[++i];
-		} else {
+		else if (strcmp(argv[i], "--runtime-dir") == 0)
+			bad_dir = argv[i];
+		else
 			argv[j++] = argv[i];
-		}
 	}
 	*argc = j;
 	argv[j] = NULL;
+	if (bad_json) {
+		if (cli_json == CLI_JSON_OFF)
+			cli_json = CLI_JSON_SHORT;
+		return usage_error("%s: the JSON modes are --json (one line) and --json=pretty",
+				   bad_json);
+	}
+	if (bad_dir)
+		return usage_error("%s needs a directory", bad_dir);
 	return -1;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv, const char **ret_cmd)
 {
 	const struct cli_command *cmd;
 	const char *dir = NULL;
 	int i, r;
 
+	r = take_global_options(&argc, argv, &dir);
+	if (r >= 0)
+		return r;
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			usage(stdout);
@@ -258,31 +230,30 @@ int main(int argc, char **argv)
 			printf("snapsafectl %s (control protocol %d)\n", SNAPSAFE_VERSION,
 			       PROTOCOL_VERSION);
 			return CLI_EXIT_OK;
-		} else if (strncmp(argv[i], "--runtime-dir=", 14) == 0) {
-			dir = argv[i] + 14;
-		} else if (strcmp(argv[i], "--runtime-dir") == 0) {
-			if (i + 1 >= argc)
-				return usage_error("%s needs a directory", argv[i]);
-			dir = argv[++i];
 		} else {
 			return usage_error("unknown option '%s'", argv[i]);
 		}
 	}
 	if (i >= argc) {
+		if (cli_json != CLI_JSON_OFF)
+			return usage_error("no subcommand");
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
 	cmd = command_find(argv[i]);
 	if (!cmd)
 		return usage_error("unknown subcommand '%s'", argv[i]);
-
-	argc -= i;
-	argv += i;
-	r = take_runtime_dir(&argc, argv, &dir);
-	if (r >= 0)
-		return r;
 	if (dir && !*dir)
-		return usage_error("%s--runtime-dir needs a non-empty directory", "");
+		return usage_error("--runtime-dir needs a non-empty directory");
 	client_set_runtime_dir(dir);
-	return cmd->run(argc, argv);
+	*ret_cmd = cmd->name;
+	return cmd->run(argc - i, argv + i);
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = NULL;
+	int r = run(argc, argv, &cmd);
+
+	return cli_finish_stdout(cmd, r);
 }

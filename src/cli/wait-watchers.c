@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * snapsafectl wait-watchers [--timeout MS] [--json]: return once no watcher is outdated,
- * e.g. before a control plane lets a cloned VM take traffic. Quiet on success; on timeout,
- * says how many watchers are still outdated and, when the daemon names them, their pids,
- * and exits CLI_EXIT_TIMEOUT.
+ * snapsafectl wait-watchers [--timeout MS]: return once no watcher is outdated, e.g. before
+ * a control plane lets a cloned VM take traffic. Without --timeout it waits for ever;
+ * --timeout 0 checks once. Quiet on success; otherwise it says how many watchers are still
+ * outdated and, when the daemon names them, their pids, and exits CLI_EXIT_TIMEOUT.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -14,65 +14,91 @@
 #include "control.h"
 #include "snapsafectl.h"
 
+/*
+ * `WAIT 0` means "for ever" to the daemon, so a check that must not wait asks for the
+ * shortest wait it can: the reply comes at once and, when watchers are outdated, it is
+ * the timeout reply that names them.
+ */
+enum { WAIT_CHECK_ONCE_MS = 1 };
+
 /* " 1234 5678" (and " ..." when the daemon could not list them all), for people. */
-static void print_pids(FILE *f, const struct control_pids *p)
+static void format_pids(char *buf, size_t size, const struct control_pids *p)
 {
-	for (unsigned int i = 0; i < p->n; i++)
-		fprintf(f, " %" PRIu32, p->pid[i]);
-	if (p->truncated)
-		fprintf(f, " ...");
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (unsigned int i = 0; i < p->n && off < size; i++)
+		off += (size_t)snprintf(buf + off, size - off, " %" PRIu32, p->pid[i]);
+	if (p->truncated && off < size)
+		snprintf(buf + off, size - off, " ...");
 }
 
-/* ,"outdated_pids":[1234,5678],"outdated_pids_truncated":false */
-static void print_pids_json(const struct control_pids *p)
+static int wait_timed_out(int fd, const struct cli_options *o, const struct control_pids *pids)
 {
-	printf(",\"outdated_pids\":[");
-	for (unsigned int i = 0; i < p->n; i++)
-		printf("%s%" PRIu32, i ? "," : "", p->pid[i]);
-	printf("],\"outdated_pids_truncated\":%s", p->truncated ? "true" : "false");
+	char list[CONTROL_PIDS_MAX * 11 + 8], what[64], why[CONTROL_PIDS_MAX * 11 + 160];
+	uint64_t outdated = 0;
+	struct json j;
+
+	/* Same connection: say how many the wait was for. */
+	if (client_request_value(fd, "OUTDATED", &outdated) < 0)
+		outdated = 0;
+	if (o->has_value && o->value == 0)
+		snprintf(what, sizeof(what), "not waiting (--timeout 0)");
+	else
+		snprintf(what, sizeof(what), "timed out after %" PRIu32 " ms", o->value);
+	format_pids(list, sizeof(list), pids);
+	snprintf(why, sizeof(why), "wait-watchers: %s, %" PRIu64 " watcher(s) still outdated%s%s%s",
+		 what, outdated, pids->known && (pids->n > 0 || pids->truncated) ? " (pids" : "",
+		 pids->known ? list : "", pids->known && (pids->n > 0 || pids->truncated) ? ")" : "");
+
+	json_begin(&j);
+	json_object(&j, NULL);
+	json_bool(&j, "timed_out", true);
+	json_u64(&j, "outdated", outdated);
+	/* Only what the daemon said: one that names no pids gets no list. */
+	if (pids->known) {
+		json_array(&j, "outdated_pids");
+		for (unsigned int i = 0; i < pids->n; i++)
+			json_u64(&j, NULL, pids->pid[i]);
+		json_close(&j, ']');
+		json_bool(&j, "outdated_pids_truncated", pids->truncated);
+	}
+	return cli_fail_json(&j, CLI_EXIT_TIMEOUT, -ETIMEDOUT, "%s", why);
 }
 
 int cmd_wait_watchers(int argc, char **argv)
 {
 	struct control_pids pids;
 	struct cli_options o;
-	uint64_t outdated = 0;
+	uint32_t timeout_ms;
+	struct json j;
 	int fd, r;
 
-	r = cli_parse(argc, argv, "timeout", true, &o);
+	r = cli_parse(argc, argv, "timeout", &o);
 	if (r >= 0)
 		return r;
+	timeout_ms = !o.has_value ? 0 : o.value == 0 ? WAIT_CHECK_ONCE_MS : o.value;
 	fd = cli_connect();
 	if (fd < 0)
 		return CLI_EXIT_UNREACHABLE;
-	r = control_wait(fd, o.value, &pids);
+	r = control_wait(fd, timeout_ms, &pids);
 	if (r == -ETIMEDOUT) {
-		/* Same connection: say how many the wait was for. */
-		if (client_request_value(fd, "OUTDATED", &outdated) < 0)
-			outdated = 0;
+		r = wait_timed_out(fd, &o, &pids);
 		close(fd);
-		if (o.json) {
-			printf("{\"timed_out\":true,\"outdated\":%" PRIu64, outdated);
-			/* Only what the daemon said: one that names no pids gets no list. */
-			if (pids.known)
-				print_pids_json(&pids);
-			printf("}\n");
-		}
-		fprintf(stderr, "snapsafectl: wait-watchers: timed out after %" PRIu32 " ms, "
-			"%" PRIu64 " watcher(s) still outdated", o.value, outdated);
-		if (pids.known && (pids.n > 0 || pids.truncated)) {
-			fprintf(stderr, " (pids");
-			print_pids(stderr, &pids);
-			fprintf(stderr, ")");
-		}
-		fprintf(stderr, "\n");
-		return CLI_EXIT_TIMEOUT;
+		return r;
 	}
 	close(fd);
 	if (r < 0)
 		return cli_error("wait-watchers", r);
-	if (o.json)
-		printf("{\"timed_out\":false,\"outdated\":0,\"outdated_pids\":[],"
-		       "\"outdated_pids_truncated\":false}\n");
-	return CLI_EXIT_OK;
+	if (cli_json == CLI_JSON_OFF)
+		return CLI_EXIT_OK;
+	json_begin(&j);
+	json_object(&j, NULL);
+	json_bool(&j, "timed_out", false);
+	json_u64(&j, "outdated", 0);
+	json_array(&j, "outdated_pids");
+	json_close(&j, ']');
+	json_bool(&j, "outdated_pids_truncated", false);
+	json_close(&j, '}');
+	return cli_json_end(&j);
 }

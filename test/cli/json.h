@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Just enough JSON for the snapsafectl tests: a strict validator (RFC 8259 grammar, ASCII
- * strings) and a lookup of a value by a dotted key path ("notifiers.control") that returns
- * the value's text (a string without its quotes). Header only.
+ * strings) and a lookup of a value by a dotted key path ("notifiers.control", "0.pid" in an
+ * array) that returns the value's text (a string without its quotes). Header only.
  */
 #ifndef SNAPSAFE_TEST_JSON_H
 #define SNAPSAFE_TEST_JSON_H
 
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *json_value(const char *p);
@@ -123,8 +124,31 @@ static inline bool json_valid(const char *doc)
 	return end && *json_ws(end) == '\0';
 }
 
+/* The value from @v to @vend into @out, or the rest of @path inside it. */
+static inline bool json_get(const char *doc, const char *path, char *out, size_t size);
+
+static inline bool json_take(const char *v, const char *vend, const char *rest, char *out,
+			     size_t size)
+{
+	size_t len;
+
+	if (rest)
+		return json_get(v, rest, out, size);
+	if (*v == '"') {
+		v++;
+		vend--;
+	}
+	len = (size_t)(vend - v);
+	if (len >= size)
+		return false;
+	memcpy(out, v, len);
+	out[len] = '\0';
+	return true;
+}
+
 /*
- * json_get() - the value at the dotted @path of the object @doc, into @out.
+ * json_get() - the value at the dotted @path of @doc, into @out: a segment names a member of
+ * an object, or (a number) an element of an array ("2.pid").
  * Return: true when found and it fits.
  */
 static inline bool json_get(const char *doc, const char *path, char *out, size_t size)
@@ -133,6 +157,28 @@ static inline bool json_get(const char *doc, const char *path, char *out, size_t
 	const char *dot = strchr(path, '.');
 	size_t seg = dot ? (size_t)(dot - path) : strlen(path);
 
+	if (*p == '[') {
+		char *end;
+		unsigned long index = strtoul(path, &end, 10);
+
+		if (seg == 0 || end != path + seg)
+			return false;
+		p = json_ws(p + 1);
+		for (unsigned long i = 0; *p != ']'; i++) {
+			const char *v = p, *vend = json_value(v);
+
+			if (!vend)
+				return false;
+			if (i == index)
+				return json_take(v, vend, dot ? dot + 1 : NULL, out, size);
+			p = json_ws(vend);
+			if (*p == ',')
+				p = json_ws(p + 1);
+			else if (*p != ']')
+				return false;
+		}
+		return false;
+	}
 	if (*p != '{')
 		return false;
 	p = json_ws(p + 1);
@@ -148,28 +194,37 @@ static inline bool json_get(const char *doc, const char *path, char *out, size_t
 		vend = json_value(v);
 		if (!vend)
 			return false;
-		if ((size_t)(kend - 1 - key) == seg && strncmp(key, path, seg) == 0) {
-			size_t len;
-
-			if (dot)
-				return json_get(v, dot + 1, out, size);
-			if (*v == '"') {
-				v++;
-				vend--;
-			}
-			len = (size_t)(vend - v);
-			if (len >= size)
-				return false;
-			memcpy(out, v, len);
-			out[len] = '\0';
-			return true;
-		}
+		if ((size_t)(kend - 1 - key) == seg && strncmp(key, path, seg) == 0)
+			return json_take(v, vend, dot ? dot + 1 : NULL, out, size);
 		p = json_ws(vend);
 		if (*p != ',')
 			return false;
 		p = json_ws(p + 1);
 	}
 	return false;
+}
+
+/* json_array_length() - the number of elements of the array @doc; -1 when it is none. */
+static inline long json_array_length(const char *doc)
+{
+	const char *p = json_ws(doc);
+	long n = 0;
+
+	if (*p != '[')
+		return -1;
+	p = json_ws(p + 1);
+	while (*p != ']') {
+		p = json_value(p);
+		if (!p)
+			return -1;
+		n++;
+		p = json_ws(p);
+		if (*p == ',')
+			p = json_ws(p + 1);
+		else if (*p != ']')
+			return -1;
+	}
+	return n;
 }
 
 #endif
