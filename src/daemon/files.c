@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "files.h"
@@ -263,6 +264,28 @@ ssize_t file_read_small(const char *path, char *buf, size_t size, const char *wh
 	return n;
 }
 
+/*
+ * The exclusive lock that makes one daemon per file. snapsafectl status takes a shared
+ * lock for a few loads to tell a live daemon from a killed one: such a lock goes away at
+ * once, another daemon's does not. So a busy lock is tried again for LOCK_WAIT_MS.
+ */
+static int lock_exclusive(int fd)
+{
+	enum { LOCK_WAIT_MS = 1000, LOCK_STEP_MS = 10 };
+
+	for (int waited = 0;; waited += LOCK_STEP_MS) {
+		struct timespec step = { .tv_nsec = LOCK_STEP_MS * 1000000L };
+
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return -errno;
+		if (waited >= LOCK_WAIT_MS)
+			return -EBUSY;
+		nanosleep(&step, NULL);
+	}
+}
+
 int file_map_page(const char *path, const void *content, const char *what, const char *owner,
 		  void **ret_map)
 {
@@ -273,10 +296,12 @@ int file_map_page(const char *path, const void *content, const char *what, const
 	fd = file_open_or_create(path, O_RDWR, content, SNAPSAFE_PAGE_SIZE, what);
 	if (fd < 0)
 		return fd;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	r = lock_exclusive(fd);
+	if (r < 0) {
 		close(fd);
-		return log_error_errno(r, "Another snapsafed %s %s", owner, path);
+		if (r == -EBUSY)
+			return refuse(EBUSY, "Another snapsafed %s %s", owner, path);
+		return log_error_errno(r, "Cannot lock %s %s", what, path);
 	}
 	if (fstat(fd, &st) < 0) {
 		r = log_error_errno(errno, "Cannot stat %s %s", what, path);
