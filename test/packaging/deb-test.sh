@@ -55,8 +55,8 @@ if [ "${1-}" = --inner ]; then
 	# A command in the root, with a clean environment.
 	in_root=(chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C.UTF-8
 		 DEBIAN_FRONTEND=noninteractive)
-	in_root() {
-		"${in_root[@]}" "$@"
+	in_root() {	# a short command: 60 s at most
+		timeout --kill-after=5 60 "${in_root[@]}" "$@"
 	}
 	# The tree as a list of paths and types, without what apt and dpkg keep for themselves
 	# (their state, logs, caches) and the mounted /proc and /run: what a purge must restore.
@@ -118,7 +118,7 @@ if [ "${1-}" = --inner ]; then
 	"${in_root[@]}" snapsafed --runtime-dir "$rt" --no-uevent >"$root/../snapsafed.log" 2>&1 &
 	daemon=$!
 	deadline=$((SECONDS + 60))
-	until in_root snapsafectl --runtime-dir "$rt" status >/dev/null 2>&1; do
+	until timeout 10 "${in_root[@]}" snapsafectl --runtime-dir "$rt" status >/dev/null 2>&1; do
 		if ! kill -0 $daemon 2>/dev/null; then
 			cat "$root/../snapsafed.log"
 			die "snapsafed exited at start"
