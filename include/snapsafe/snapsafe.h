@@ -33,9 +33,10 @@ extern "C" {
  * @len: number of bytes
  * @flags: 0 or GRND_NONBLOCK, GRND_RANDOM, GRND_INSECURE as for getrandom(2)
  *
- * Return: @len on success (large requests are never short), -1 with errno set
- * on failure (EINVAL for unknown flags, EAGAIN with GRND_NONBLOCK before the
- * kernel's pool is ready, EFAULT for a bad buffer).
+ * Return: @len on success (large requests are never short; errno is left alone),
+ * -1 with errno set on failure (EINVAL for unknown flags, EAGAIN with GRND_NONBLOCK
+ * before the kernel's pool is ready). A bad buffer is written from userspace, by the
+ * engine or the kernel's vDSO, so it faults (SIGSEGV) as a bad pointer to memcpy() does.
  */
 ssize_t snapsafe_getrandom(void *buf, size_t len, unsigned int flags);
 
