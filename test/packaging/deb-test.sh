@@ -4,7 +4,7 @@
 # deb-test.sh SOURCE_ROOT: the Debian packages end to end (docs/packaging.md).
 #
 #  1. Copies the source tree (what git tracks, plus the untracked files it does not ignore;
-#     outside git, the tree without build dirs) and builds it with `dpkg-buildpackage -us -uc
+#     outside git, the tree without Meson build folders) and builds it with `dpkg-buildpackage -us -uc
 #     -b` and DEB_BUILD_OPTIONS=nocheck: the suite itself runs from the meson build tree.
 #  2. lintian on the result: no error (all it says is printed).
 #  3. The -dev package on the host: a program compiles against its header and links its
@@ -145,7 +145,11 @@ if [ "${1-}" = --inner ]; then
 	rc=0
 	wait $daemon || rc=$?
 	[ $rc -eq 0 ] || { cat "$root/../snapsafed.log"; die "snapsafed exited with $rc on SIGTERM"; }
-	log "snapsafed stopped"
+	# Without a daemon, status reads the page: it must say the daemon stopped (exit 3).
+	rc=0
+	out=$(in_root snapsafectl --runtime-dir "$rt" status --json 2>/dev/null) || rc=$?
+	case $rc:$out in 3:*'"daemon":"stopped"'*) ;; *) die "after SIGTERM, status: $rc $out" ;; esac
+	log "snapsafed stopped, and its page says so"
 
 	# Purge, then the tree must be what it was.
 	mapfile -t pkgs < <(cd "$debdir" && for d in *.deb; do dpkg-deb -f "$d" Package; done)
@@ -222,8 +226,12 @@ if git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 		while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
 		tar --null -T - -cf -) | tar -C "$tree" -xf -
 else
-	(cd "$src" && tar --exclude='./build*' --exclude=./obj-* --exclude=./.git -cf - .) |
-		tar -C "$tree" -xf -
+	# Without git (an unpacked tarball): everything but Meson build folders and Debian's.
+	exclude=(--exclude=./.git --exclude='./obj-*' --exclude=./debian/tmp)
+	for d in "$src"/*/ "$src"/.*/; do
+		[ ! -d "$d/meson-private" ] || exclude+=(--exclude="./$(basename "$d")")
+	done
+	(cd "$src" && tar "${exclude[@]}" -cf - .) | tar -C "$tree" -xf -
 fi
 log "copied $(find "$tree" -type f | wc -l) files"
 (cd "$tree" && dpkg-checkbuilddeps -Pnocheck) || die "build dependencies missing (above)"
