@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Reader for the VMClock page (uapi-group VMClock specification, Linux
- * include/uapi/linux/vmclock-abi.h). Only the header, seq_count, flags and
- * vm_generation_counter are used; the clock fields are left alone. The layout is
+ * include/uapi/linux/vmclock-abi.h). Only the header, seq_count, disruption_marker, flags
+ * and vm_generation_counter are used; the clock fields are left alone. The layout is
  * written out as offsets, little endian as the specification says, so that the
  * file does not depend on a kernel header that Debian 12 does not ship.
  */
@@ -20,6 +20,7 @@ enum {
 	VMCLOCK_OFF_SIZE		= 4,	/* u32: bytes of the structure the host exposes */
 	VMCLOCK_OFF_VERSION		= 8,	/* u16 */
 	VMCLOCK_OFF_SEQ_COUNT		= 12,	/* u32: odd while the host writes */
+	VMCLOCK_OFF_DISRUPTION_MARKER	= 16,	/* u64: changes on every restore or migration */
 	VMCLOCK_OFF_FLAGS		= 24,	/* u64 */
 	VMCLOCK_OFF_VM_GEN_COUNTER	= 104,	/* u64, added in Linux 7.0 */
 	VMCLOCK_MIN_SIZE		= 112,	/* up to and including vm_generation_counter */
@@ -27,7 +28,6 @@ enum {
 	VMCLOCK_READ_TRIES		= 10000,
 };
 
-#define VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT	(1ull << 8)
 
 /*
  * The handle is the read-only mapping itself: opening allocates nothing but the mapping, so
@@ -59,26 +59,26 @@ static inline void cpu_relax(void)
  * reads, or the host was writing and we retry. A bounded number of tries, so a
  * host (or a test file) that leaves seq_count odd cannot hang the caller.
  */
-static int read_consistent(const struct vmclock_map *m, uint64_t *ret_flags, uint64_t *ret_gen)
+static int read_consistent(const struct vmclock_map *m, struct vmclock_reading *ret)
 {
 	for (unsigned i = 0; i < VMCLOCK_READ_TRIES; i++) {
+		struct vmclock_reading r;
 		uint32_t s1, s2;
-		uint64_t flags, gen;
 
 		s1 = load32(m, VMCLOCK_OFF_SEQ_COUNT);
 		if (s1 & 1) {
 			cpu_relax();
 			continue;
 		}
-		flags = load64(m, VMCLOCK_OFF_FLAGS);
-		gen = load64(m, VMCLOCK_OFF_VM_GEN_COUNTER);
+		r.marker = load64(m, VMCLOCK_OFF_DISRUPTION_MARKER);
+		r.flags = load64(m, VMCLOCK_OFF_FLAGS);
+		r.generation = load64(m, VMCLOCK_OFF_VM_GEN_COUNTER);
 		/* Order the data loads before the second seq_count load. */
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		s2 = __atomic_load_n((const uint32_t *)(const void *)(m->page + VMCLOCK_OFF_SEQ_COUNT),
 				     __ATOMIC_RELAXED);
 		if (s1 == s2) {
-			*ret_flags = flags;
-			*ret_gen = gen;
+			*ret = r;
 			return 0;
 		}
 	}
@@ -89,7 +89,7 @@ int vmclock_open(const char *path, struct vmclock_map **ret)
 {
 	struct vmclock_map *m;
 	struct stat st;
-	uint64_t flags, gen;
+	struct vmclock_reading rd;
 	void *p;
 	int fd, r;
 
@@ -126,13 +126,9 @@ int vmclock_open(const char *path, struct vmclock_map **ret)
 		r = -EMSGSIZE;
 		goto fail;
 	}
-	r = read_consistent(m, &flags, &gen);
+	r = read_consistent(m, &rd);
 	if (r < 0)
 		goto fail;
-	if (!(flags & VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT)) {
-		r = -EOPNOTSUPP;
-		goto fail;
-	}
 	*ret = m;
 	return 0;
 fail:
@@ -147,18 +143,23 @@ struct vmclock_map *vmclock_close(struct vmclock_map *m)
 	return NULL;
 }
 
+int vmclock_read(const struct vmclock_map *m, struct vmclock_reading *ret)
+{
+	return read_consistent(m, ret);
+}
+
 int vmclock_read_generation(const struct vmclock_map *m, uint64_t *ret_gen)
 {
-	uint64_t flags, gen;
-	int r;
+	struct vmclock_reading r;
+	int e;
 
-	r = read_consistent(m, &flags, &gen);
-	if (r < 0)
-		return r;
-	/* The host may withdraw the counter (a migration to an older host). */
-	if (!(flags & VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT))
+	e = read_consistent(m, &r);
+	if (e < 0)
+		return e;
+	/* The host may not offer the counter (QEMU), or withdraw it (an older host). */
+	if (!(r.flags & VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT))
 		return -EOPNOTSUPP;
-	*ret_gen = gen;
+	*ret_gen = r.generation;
 	return 0;
 }
 
@@ -170,4 +171,9 @@ const volatile uint64_t *vmclock_generation_word(const struct vmclock_map *m)
 const volatile uint64_t *vmclock_flags_word(const struct vmclock_map *m)
 {
 	return (const volatile uint64_t *)(const void *)(m->page + VMCLOCK_OFF_FLAGS);
+}
+
+const volatile uint64_t *vmclock_marker_word(const struct vmclock_map *m)
+{
+	return (const volatile uint64_t *)(const void *)(m->page + VMCLOCK_OFF_DISRUPTION_MARKER);
 }

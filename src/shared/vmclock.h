@@ -15,12 +15,22 @@
 
 struct vmclock_map;
 
+#define VMCLOCK_FLAG_VM_GEN_COUNTER_PRESENT	(1ull << 8)	/* Linux 7.0 ABI */
+#define VMCLOCK_FLAG_NOTIFICATION_PRESENT	(1ull << 9)	/* the device polls readable */
+
+/* One consistent read of the words that tell a restore (or a migration) happened. */
+struct vmclock_reading {
+	uint64_t marker;	/* disruption_marker: changes on every restore and migration */
+	uint64_t flags;
+	uint64_t generation;	/* vm_generation_counter: restores only; valid with bit 8 */
+};
+
 /*
- * vmclock_open() - map a VMClock page read-only and validate its header.
+ * vmclock_open() - map a VMClock page read-only and validate its header. Any flags are
+ * accepted: QEMU offers disruption_marker alone (flags 0).
  * @path: the device (default "/dev/vmclock0") or a test file in the same layout
  * @ret: written only on success
- * Return: 0, -ENOENT when absent, -EPROTO/-EMSGSIZE for a bad magic/size,
- * -EOPNOTSUPP when the page does not carry vm_generation_counter, or another errno.
+ * Return: 0, -ENOENT when absent, -EPROTO/-EMSGSIZE for a bad magic/size, or another errno.
  */
 int vmclock_open(const char *path, struct vmclock_map **ret);
 
@@ -28,10 +38,12 @@ int vmclock_open(const char *path, struct vmclock_map **ret);
 struct vmclock_map *vmclock_close(struct vmclock_map *m);
 
 /*
- * vmclock_read_generation() - a consistent read of vm_generation_counter under the
- * seqlock (retries while seq_count is odd or changed; gives up with -EBUSY after
- * many tries, so a stuck writer cannot hang the caller).
+ * vmclock_read() - a consistent read of the marker, the flags and the counter under the
+ * seqlock (retries while seq_count is odd or changed; gives up with -EBUSY after many
+ * tries, so a stuck writer cannot hang the caller).
+ * vmclock_read_generation() - the counter alone; -EOPNOTSUPP while flag bit 8 is clear.
  */
+int vmclock_read(const struct vmclock_map *m, struct vmclock_reading *ret);
 int vmclock_read_generation(const struct vmclock_map *m, uint64_t *ret_gen);
 
 /*
@@ -48,5 +60,8 @@ const volatile uint64_t *vmclock_generation_word(const struct vmclock_map *m);
  * the flags change and then ask vmclock_read_generation() whether the counter is still there.
  */
 const volatile uint64_t *vmclock_flags_word(const struct vmclock_map *m);
+
+/* vmclock_marker_word() - disruption_marker, for the same use: any change is a disruption. */
+const volatile uint64_t *vmclock_marker_word(const struct vmclock_map *m);
 
 #endif
