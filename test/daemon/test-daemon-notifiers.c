@@ -294,6 +294,72 @@ TEST(test_vm_fork_the_device_counts_raises_once)
 	assert_eq(td_log_count(&t, "did not count the VM fork"), missed);
 }
 
+/* Wait until @d's page epoch differs from @epoch. */
+static uint32_t wait_epoch_change(const struct snapsafe_page *p, uint32_t epoch)
+{
+	uint64_t deadline = td_now_ms() + TD_WAIT_MS;
+
+	while (__atomic_load_n(&p->epoch, __ATOMIC_ACQUIRE) == epoch) {
+		if (td_now_ms() > deadline)
+			test_fail("the epoch stayed at %08x", epoch);
+		td_sleep_ms(10);
+	}
+	return p->epoch;
+}
+
+/*
+ * QEMU's VMClock: flags 0, the disruption marker alone, which changes on a restore and on a
+ * live migration alike. The notifier is not live (it cannot tell a duplication), and a
+ * marker change is a new epoch (RNGs reseed), never a raise. A counter offered later makes
+ * it live from a baseline; a change of the counter then raises.
+ */
+TEST(test_vmclock_marker_alone_is_a_new_epoch_never_a_raise)
+{
+	uint8_t *main_vc = vc;
+	const struct snapsafe_page *p;
+	struct protocol_status st;
+	uint64_t deadline;
+	uint32_t epoch;
+	struct td q;
+
+	td_init(&q, t.binary);
+	vmclock_create(q.vmclock);
+	*vc64(VC_FLAGS) = 0;
+	*vc64(16) = 1000;
+	td_start_argv(&q, NULL);
+	st = td_status(&q);
+	assert_eq(st.notifiers_live & (1ull << SNAPSAFE_NOTIFIER_VMCLOCK), 0);
+	p = td_map_page(&q);
+
+	epoch = p->epoch;
+	vmclock_begin();
+	__atomic_store_n(vc64(16), 1001, __ATOMIC_RELAXED);
+	vmclock_end();
+	epoch = wait_epoch_change(p, epoch);
+	assert_eq(SNAPSAFE_EPOCH_ID(epoch), SNAPSAFE_NOTIFIER_VMCLOCK);
+	assert_eq(td_status(&q).generation, st.generation);
+
+	/* The counter offered: live, and its first value raises nothing. */
+	vmclock_set_flags(1ull << 8);
+	deadline = td_now_ms() + TD_WAIT_MS;
+	while (!(td_status(&q).notifiers_live & (1ull << SNAPSAFE_NOTIFIER_VMCLOCK))) {
+		if (td_now_ms() > deadline)
+			test_fail("vmclock did not become live when the counter was offered");
+		td_sleep_ms(10);
+	}
+	assert_eq(td_status(&q).generation, st.generation);
+	vmclock_set(*vc64(VC_GEN) + 1);
+	td_wait_generation(&q, st.generation + 1);
+	assert_eq(td_status(&q).epoch_notifier, SNAPSAFE_NOTIFIER_VMCLOCK);
+
+	munmap((void *)p, SNAPSAFE_PAGE_SIZE);
+	munmap(vc, 4096);
+	vc = main_vc;
+	td_stop_signal(&q, SIGTERM);
+	td_cleanup(&q);
+	setenv("SNAPSAFE_RUNTIME_DIR", t.rt, 1);
+}
+
 static uint32_t compat_value(void)
 {
 	uint32_t v = 0;
@@ -556,6 +622,7 @@ int main(int argc, char **argv)
 	RUN(test_vm_fork_the_device_does_not_count_is_raised_after_the_deferral);
 	RUN(test_vm_fork_the_device_counts_raises_once);
 	RUN(test_vmclock_withdrawn_counter_hands_vm_forks_back_to_kmsg);
+	RUN(test_vmclock_marker_alone_is_a_new_epoch_never_a_raise);
 	RUN(test_compat_file_is_0644_and_holds_the_generation);
 	RUN(test_compat_file_tracks_the_generation_in_place);
 	RUN(test_compat_file_ignores_epoch_only_events);
