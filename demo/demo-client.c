@@ -9,7 +9,7 @@
  * the demo shows the engine reseeding on a raise instead of asserting it.
  *
  * It links the library's internal objects only to read those two facts
- * (policy_engine_allowed(), rng_thread_reseeds()); everything else is the
+ * (rng_thread_engine_seeded(), rng_thread_reseeds()); everything else is the
  * public API a real program uses.
  *
  *   snapsafe-demo-client [--interval-ms N] [--ack-delay-ms N] [--draws N]
@@ -57,7 +57,7 @@ static void draw(const char *who)
 	snapsafe_random_buf(b, sizeof(b));
 	hex(text, b);
 	printf("client: %-6s gen=%-3u %s  (served by %s, reseeds so far %" PRIu64 ")\n", who,
-	       snapsafe_generation(), text, policy_engine_allowed() ? "userspace engine" : "kernel",
+	       snapsafe_generation(), text, rng_thread_engine_seeded() ? "userspace engine" : "kernel",
 	       rng_thread_reseeds());
 	fflush(stdout);
 }

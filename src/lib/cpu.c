@@ -18,9 +18,11 @@ enum {
 	CPUID1_EDX_SSE2		= 1u << 26,
 	CPUID1_ECX_OSXSAVE	= 1u << 27,
 	CPUID1_ECX_AVX		= 1u << 28,
+	CPUID1_ECX_RDRAND	= 1u << 30,
 	/* CPUID leaf 7, subleaf 0 */
 	CPUID7_EBX_AVX2		= 1u << 5,
 	CPUID7_EBX_AVX512F	= 1u << 16,
+	CPUID7_EBX_RDSEED	= 1u << 18,
 	/* XCR0 state components */
 	XCR0_SSE		= 1u << 1,
 	XCR0_AVX		= 1u << 2,
@@ -86,6 +88,20 @@ int cpu_has_avx512f(void)
 	return !!(cpuid7_ebx() & CPUID7_EBX_AVX512F);
 }
 
+int cpu_has_rdrand(void)
+{
+	unsigned int a, b, c, d;
+
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return 0;
+	return !!(c & CPUID1_ECX_RDRAND);
+}
+
+int cpu_has_rdseed(void)
+{
+	return !!(cpuid7_ebx() & CPUID7_EBX_RDSEED);
+}
+
 #else
 
 int cpu_has_sse2(void)
@@ -99,6 +115,16 @@ int cpu_has_avx2(void)
 }
 
 int cpu_has_avx512f(void)
+{
+	return 0;
+}
+
+int cpu_has_rdrand(void)
+{
+	return 0;
+}
+
+int cpu_has_rdseed(void)
 {
 	return 0;
 }

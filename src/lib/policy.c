@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guard.h"
 #include "policy.h"
 #include "sources.h"
 #include "state.h"
+#include "vmclock.h"
 
 /* 0 until known, else the mode + 1. */
 static unsigned int mode_word;
@@ -53,9 +55,65 @@ const char *policy_mode_name(enum engine_mode m)
 	}
 }
 
-bool policy_engine_allowed(void)
+/*
+ * The VMClock hold, for CPUs without a hardware random input. The page shows a restore
+ * before the guest runs again, but until the guest kernel handles the vmgenid notification,
+ * getrandom() answers the same in every clone of the snapshot: a reseed from it alone may
+ * repeat across clones. So after the page changed, the engine waits (the kernel serves)
+ * until the daemon's generation rises, which the kernel's VM-fork record or the control
+ * plane's resume causes. Without a daemon the kernel serves until one appears and raises.
+ * One process-wide baseline of the page's words, updated under a claim (guard.h): a caller
+ * that finds it taken serves from the kernel this time.
+ */
+enum { HOLD = 1u << 0 };
+
+static unsigned int vm_claim;
+static bool vm_known_set;
+static struct vmclock_reading vm_known;	/* the page when the engine last trusted it */
+static unsigned int vm_hold;		/* HOLD while waiting */
+static uint32_t vm_hold_generation;	/* the daemon's generation when the hold began */
+
+static bool same_reading(const struct vmclock_reading *a, const struct vmclock_reading *b)
+{
+	return a->marker == b->marker && a->flags == b->flags && a->generation == b->generation;
+}
+
+/* Return: true while the engine must wait; updates the baseline when it need not. */
+static bool vmclock_held(const struct vmclock_map *vm, const struct snapsafe_page *page,
+			 bool hw_mixed)
+{
+	struct vmclock_reading now;
+	bool held = false;
+
+	if (vmclock_read(vm, &now) < 0 || !claim_try(&vm_claim))
+		return !hw_mixed;
+	if (!vm_known_set || hw_mixed) {
+		/* A fresh process, or a per-clone input in this seed: the page as it is now. */
+		vm_known = now;
+		vm_known_set = true;
+		vm_hold = 0;
+	} else if (vm_hold || !same_reading(&now, &vm_known)) {
+		uint32_t gen = page ? __atomic_load_n(&page->generation, __ATOMIC_ACQUIRE) : 0;
+
+		if (!vm_hold) {
+			vm_hold = HOLD;
+			vm_hold_generation = gen;
+			held = true;
+		} else if (page && gen != vm_hold_generation) {
+			vm_known = now;
+			vm_hold = 0;
+		} else {
+			held = true;
+		}
+	}
+	claim_drop(&vm_claim);
+	return held;
+}
+
+bool policy_engine_allowed(bool hw_mixed)
 {
 	enum engine_mode m = policy_mode();
+	const struct vmclock_map *vm;
 	const struct snapsafe_page *page;
 	uint32_t flags = 0;
 	uint64_t live = 0;
@@ -71,14 +129,17 @@ bool policy_engine_allowed(void)
 	/* A snapshot in progress: nothing in userspace may serve until resume. */
 	if (flags & SNAPSAFE_PAGE_QUIESCED)
 		return false;
+	vm = __atomic_load_n(&gen_sources.vmclock, __ATOMIC_ACQUIRE);
+	if (vm && vmclock_held(vm, page, hw_mixed))
+		return false;
 	if (m == ENGINE_ALWAYS)
 		return true;
 	/*
-	 * VMClock only while the host says its counter is there: a withdrawn counter never
-	 * changes again, and later clones would share this state. The flags are one of the
-	 * source words, so their change brought us here.
+	 * VMClock's disruption marker changes on every restore, before the guest runs again:
+	 * the engine sees every clone itself (its words are sources). So does a kernel
+	 * /dev/sysgenid.
 	 */
-	if (sources_vmclock_live() || __atomic_load_n(&gen_sources.sysgenid, __ATOMIC_ACQUIRE))
+	if (vm || __atomic_load_n(&gen_sources.sysgenid, __ATOMIC_ACQUIRE))
 		return true;
 	return (flags & SNAPSAFE_PAGE_RUNNING) && (live & SNAPSAFE_NOTIFIERS_COVER_VM);
 }

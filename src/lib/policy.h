@@ -7,9 +7,11 @@
  *   always  the engine serves whenever its memory is fork-safe: for machines that
  *           are never snapshotted (fork safety only). A quiesced page still wins.
  *   auto    (default) the engine serves only while a source that covers VM
- *           snapshots is live and the system is not quiesced: a VMClock counter the
- *           host says is there (flags bit 8), a kernel /dev/sysgenid, or a running
- *           daemon with a VM notifier live.
+ *           snapshots is live and the system is not quiesced: a VMClock page (its
+ *           disruption marker changes on every restore), a kernel /dev/sysgenid, or a
+ *           running daemon with a VM notifier live. After the VMClock page showed a
+ *           restore, a seed without a per-clone hardware input waits for the daemon's
+ *           raise (the kernel serves meanwhile): see policy.c.
  *
  * Read from SNAPSAFE_ENGINE with secure_getenv, once per process.
  */
@@ -33,7 +35,9 @@ void policy_force_mode(enum engine_mode m);
 /*
  * policy_engine_allowed() - may the engine serve now? Slow path only: called when
  * the state is seeded and whenever a source word changed.
+ * @hw_mixed: the seed about to be used mixes a per-clone hardware input (hwrng.h), so a
+ * restore seen on the VMClock page needs no wait for the kernel's own reseed
  */
-bool policy_engine_allowed(void);
+bool policy_engine_allowed(bool hw_mixed);
 
 #endif

@@ -18,6 +18,7 @@
 #include <sys/random.h>
 
 #include "guard.h"
+#include "hwrng.h"
 #include "kernel-random.h"
 #include "macro.h"
 #include "missing.h"
@@ -26,6 +27,7 @@
 #include "snapsafe/snapsafe.h"
 
 static __thread uint64_t tls_reseeds __attribute__((tls_model("initial-exec")));
+static __thread uint64_t tls_hw_mixed __attribute__((tls_model("initial-exec")));
 static __thread uint64_t tls_engine_requests __attribute__((tls_model("initial-exec")));
 static __thread uint64_t tls_reentrant __attribute__((tls_model("initial-exec")));
 
@@ -41,6 +43,18 @@ struct rng_state *rng_current_state(void)
 uint64_t rng_thread_reseeds(void)
 {
 	return tls_reseeds;
+}
+
+bool rng_thread_engine_seeded(void)
+{
+	struct slot *slot = slot_current();
+
+	return slot && ((struct rng_state *)slot_rng_state(slot))->ready;
+}
+
+uint64_t rng_thread_hw_mixed_reseeds(void)
+{
+	return tls_hw_mixed;
 }
 
 uint64_t rng_thread_engine_requests(void)
@@ -72,31 +86,56 @@ static void rng_wipe(struct rng_state *s)
 }
 
 /*
+ * Mix a per-clone hardware input into the kernel's key: the new key is the first half of
+ * the ChaCha20 block that the kernel's key makes with the hardware bytes as its counter
+ * and nonce. Whatever the hardware gives (a broken or malicious instruction: constants),
+ * the key stays as unpredictable as the kernel's; with a working one, clones whose kernels
+ * still answer alike (before the guest handled the vmgenid notification) get different keys.
+ */
+static void rng_mix(uint32_t key[8], const uint32_t hw[4])
+{
+	uint8_t block[CHACHA20_BLOCK_SIZE];
+
+	blocks_fn(block, key, hw, 1);
+	memcpy(key, block, CHACHA20_KEY_SIZE);
+	explicit_bzero(block, sizeof(block));
+}
+
+/*
  * Seed from the kernel, recording the source words first: a change after the
  * snapshot is caught by the check before returning, whatever the policy read.
  */
 static int rng_reseed(struct rng_state *s, unsigned int reseed_flags)
 {
 	uint64_t seen[SOURCES_MAX];
-	uint32_t key[8];
+	uint32_t key[8], hw[4];
+	bool hw_ok;
 	int r;
 
 	sources_snapshot(seen);
-	if (!policy_engine_allowed()) {
+	/* Every seed takes it when the CPU has it: a fresh thread may start in a fresh clone. */
+	hw_ok = hwrng_fill(hw, sizeof(hw)) == 0;
+	if (!policy_engine_allowed(hw_ok)) {
 		/*
 		 * Drop the old seed too: while the policy says no, the sources cannot be trusted
-		 * to see a clone, so this memory may be in several copies by the time they can
-		 * (a VMClock counter that the host withdrew and offers again unchanged). Once: a
-		 * state that is not seeded holds nothing to forget.
+		 * to see a clone, so this memory may be in several copies by the time they can.
+		 * Once: a state that is not seeded holds nothing to forget.
 		 */
 		if (s->ready)
 			rng_wipe(s);
+		explicit_bzero(hw, sizeof(hw));
 		return 1;
 	}
 	r = kernel_random_fill(key, sizeof(key), reseed_flags);
 	if (r < 0) {
 		explicit_bzero(key, sizeof(key));
+		explicit_bzero(hw, sizeof(hw));
 		return r;
+	}
+	if (hw_ok) {
+		rng_mix(key, hw);
+		explicit_bzero(hw, sizeof(hw));
+		tls_hw_mixed++;
 	}
 	memcpy(s->key, key, sizeof(key));
 	explicit_bzero(key, sizeof(key));

@@ -50,6 +50,13 @@ _Static_assert(sizeof(struct rng_state) <= SLOT_VDSO_STATE_OFFSET, "rng state fi
  */
 struct rng_state *rng_current_state(void);
 uint64_t rng_thread_reseeds(void);
+/*
+ * For tests and demos: is this thread's engine seeded now, i.e. did its last request come
+ * from the engine (a refused reseed wipes the state, and the kernel serves)?
+ */
+bool rng_thread_engine_seeded(void);
+/* For tests: how many of this thread's seeds mixed in a hardware input (hwrng.h). */
+uint64_t rng_thread_hw_mixed_reseeds(void);
 uint64_t rng_thread_engine_requests(void);
 uint64_t rng_thread_reentrant_calls(void);
 

@@ -129,12 +129,14 @@ static bool sources_init_once(void)
 	if (!__atomic_load_n(&gen_sources.vmclock, __ATOMIC_ACQUIRE) &&
 	    vmclock_open(path && *path ? path : "/dev/vmclock0", &vm) == 0) {
 		/*
-		 * The flags too: a host that withdraws the counter clears a flag and never moves
-		 * the counter again. The flags word changing makes the engine reseed, and the
-		 * policy then asks whether the counter is still there (sources_vmclock_live()).
-		 * The map stays for the life of the process, like every source.
+		 * The disruption marker changes on every restore (QEMU offers nothing else), the
+		 * counter on restores where the host offers it (flag bit 8). The flags too: a host
+		 * that withdraws the counter clears a flag and never moves the counter again. Any of
+		 * them changing makes the engine reseed. The map stays for the life of the
+		 * process, like every source.
 		 */
-		if (sources_add(vmclock_generation_word(vm)) && sources_add(vmclock_flags_word(vm)))
+		if (sources_add(vmclock_marker_word(vm)) && sources_add(vmclock_generation_word(vm)) &&
+		    sources_add(vmclock_flags_word(vm)))
 			__atomic_store_n(&gen_sources.vmclock, vm, __ATOMIC_RELEASE);
 	}
 	/* Only a kernel device: a regular file there is the daemon's compat copy of the page. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "rollback.h"
+#include "hwrng.h"
 #include "page.h"
 #include "policy.h"
 #include "rng.h"
@@ -68,6 +69,12 @@ static void raise_generation(void)
 static void raise_vmclock(void)
 {
 	__atomic_add_fetch((uint64_t *)(void *)(vmclock + 104), 1, __ATOMIC_RELEASE);
+}
+
+/* A restore or a migration as QEMU shows it: the disruption marker (offset 16) moves. */
+static void raise_vmclock_marker(void)
+{
+	__atomic_add_fetch((uint64_t *)(void *)(vmclock + 16), 1, __ATOMIC_RELEASE);
 }
 
 TEST(test_auto_serves_while_a_vm_notifier_is_live)
@@ -184,20 +191,25 @@ static void withdraw_and_offer_again(void)
 	vmclock_set_flags(1ull << 8);
 }
 
-TEST(test_vmclock_withdrawn_counter_sends_requests_to_the_kernel)
+/*
+ * Any change of the page's flags is a change: the state is discarded and reseeded. The host
+ * withdrawing the counter (a migration to an older host) leaves the disruption marker, which
+ * still changes on every restore: the engine keeps serving from a new seed, and a restore
+ * after the withdrawal, or a counter offered again unchanged, repeats nothing.
+ */
+TEST(test_vmclock_flag_changes_reseed_and_a_withdrawn_counter_repeats_nothing)
 {
-	uint64_t engine;
+	uint64_t reseeds;
 	uint8_t b[2048];
 
 	vmclock_set_flags(1ull << 8);
 	snapsafe_random_buf(b, sizeof(b));	/* seeded while the counter is there */
-	engine = rng_thread_engine_requests();
+	reseeds = rng_thread_reseeds();
 	withdraw_vmclock_counter();
-	/* The next request sees the flags change, and the policy no longer trusts VMClock. */
 	snapsafe_random_buf(b, sizeof(b));
-	snapsafe_random_u32();
-	assert_eq(rng_thread_engine_requests(), engine);
-	/* A snapshot restored after the withdrawal: the counter says nothing, nothing repeats. */
+	assert_eq(rng_thread_reseeds(), reseeds + 1);
+	/* A snapshot restored after the withdrawal: the marker tells, nothing repeats. */
+	assert_eq(rollback_and_compare(DRAWS, raise_vmclock_marker), 0);
 	vmclock_set_flags(1ull << 8);
 	assert_eq(rollback_and_compare(DRAWS, withdraw_vmclock_counter), 0);
 	/*
@@ -206,8 +218,43 @@ TEST(test_vmclock_withdrawn_counter_sends_requests_to_the_kernel)
 	 */
 	vmclock_set_flags(1ull << 8);
 	assert_eq(rollback_and_compare(DRAWS, withdraw_and_offer_again), 0);
+}
+
+/* QEMU's VMClock: flags 0, the disruption marker alone. Its change is a restore. */
+TEST(test_vmclock_marker_alone_enables_the_engine_and_its_change_reseeds)
+{
+	uint64_t before;
+	uint8_t b[2048];
+
+	vmclock_set_flags(0);
 	snapsafe_random_buf(b, sizeof(b));
-	assert_true(rng_thread_engine_requests() > engine);
+	before = rng_thread_engine_requests();
+	snapsafe_random_buf(b, sizeof(b));
+	assert_eq(rng_thread_engine_requests(), before + 1);
+	assert_eq(rollback_and_compare(DRAWS, NULL), DRAWS);
+	assert_eq(rollback_and_compare(DRAWS, raise_vmclock_marker), 0);
+	vmclock_set_flags(1ull << 8);
+}
+
+/*
+ * Where the CPU has RDSEED/RDRAND, every seed mixes it in: clones whose kernels still answer
+ * alike right after a restore get different keys (the VM clone tests prove it on real
+ * clones; here, that the input is taken).
+ */
+TEST(test_seeds_mix_the_hardware_input_when_the_cpu_has_it)
+{
+	uint64_t mixed = rng_thread_hw_mixed_reseeds(), reseeds = rng_thread_reseeds();
+	uint8_t b[64];
+
+	raise_vmclock_marker();
+	snapsafe_random_buf(b, sizeof(b));
+	assert_eq(rng_thread_reseeds(), reseeds + 1);
+	if (!hwrng_available()) {
+		fprintf(stderr, "no RDSEED/RDRAND on this CPU: nothing mixed (as expected)\n");
+		assert_eq(rng_thread_hw_mixed_reseeds(), mixed);
+		return;
+	}
+	assert_eq(rng_thread_hw_mixed_reseeds(), mixed + 1);
 }
 
 TEST(test_generation_wait_wakes_on_raise)
@@ -245,7 +292,9 @@ int main(int argc, char **argv)
 		*(uint64_t *)(void *)(vmclock + 24) = 1ull << 8;	/* VM_GEN_COUNTER_PRESENT */
 		*(uint64_t *)(void *)(vmclock + 104) = 1;		/* vm_generation_counter */
 		RUN(test_vmclock_alone_enables_the_engine_and_its_change_reseeds);
-		RUN(test_vmclock_withdrawn_counter_sends_requests_to_the_kernel);
+		RUN(test_vmclock_flag_changes_reseed_and_a_withdrawn_counter_repeats_nothing);
+		RUN(test_vmclock_marker_alone_enables_the_engine_and_its_change_reseeds);
+		RUN(test_seeds_mix_the_hardware_input_when_the_cpu_has_it);
 	} else {
 		page = map_file("generation", 4096);
 		page->magic = SNAPSAFE_PAGE_MAGIC;

@@ -51,6 +51,7 @@
 
 #include "kernel-random.h"
 #include "policy.h"
+#include "rng.h"
 #include "sources.h"
 #include "state.h"
 #include "../../kmod/include/uapi/linux/sysgenid.h"
@@ -212,7 +213,7 @@ int main(int argc, char **argv)
 		real = now_ns(CLOCK_REALTIME);
 		after = snapsafe_generation();
 		kafter = kgen ? *kgen : 0;
-		engine = policy_engine_allowed();
+		engine = rng_thread_engine_seeded();
 		hex(text, buf, sizeof(buf));
 		ktext[0] = '\0';
 		if (kgen && kbefore == kafter)
