@@ -317,6 +317,28 @@ class Initramfs:
             mode = os.stat(host_path).st_mode & 0o7777
         self.add_bytes(path, data, mode)
 
+    def add_dynamic(self, path, host_path, mode=0o755):
+        """A dynamically linked program or module of the host at path, with the libraries and
+        the loader that ldd finds for it on the host: each at the path ldd names when that is
+        in a system directory, else (a library of the build tree) in /usr/lib/x86_64-linux-gnu,
+        where the guest's loader finds it without an ld.so.cache. The guest then runs the
+        host's own userland binaries (the guest kernels are Debian 12's too)."""
+        self.add_file(path, host_path, mode)
+        r = subprocess.run(['ldd', host_path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True)
+        if r.returncode != 0:
+            raise VmError('ldd %s failed:\n%s' % (host_path, r.stdout))
+        for line in r.stdout.splitlines():
+            m = re.match(r'\s*(?:(\S+) => )?(/\S+) \(0x[0-9a-f]+\)$', line)
+            if not m:
+                if '=> not found' in line:
+                    raise VmError('ldd %s: %s' % (host_path, line.strip()))
+                continue    # linux-vdso.so.1: the kernel's
+            lib = m.group(2)
+            if not lib.startswith(('/lib/', '/lib64/', '/usr/lib/')):
+                lib = os.path.join('/usr/lib/x86_64-linux-gnu', m.group(1))
+            self.add_file(lib, m.group(2), 0o755)
+
     def add_symlink(self, path, target):
         self.add_dir(os.path.dirname(path))
         self.entries[path] = (0o120000 | 0o777, target.encode())

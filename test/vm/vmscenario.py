@@ -6,9 +6,9 @@ guest and how to read it: the static guest programs, the initramfs with them, sn
 guest-client started in a booted guest, the client's console lines (DRAW, RISE, SEEN, ACKED),
 clones restored together, the window after a resume, and the run itself (a Session: the
 guests to dump on failure and stop at the end, the results printed as JSON). Used by
-test/vm/vm-clone-test.py (the daemon's vmfork-kmsg notifier and the quiesce/resume protocol)
-and test/kmod/kmod-test.py (the sysgenid kernel module); docs/vm-clones.md describes the
-scenarios.
+test/vm/vm-clone-test.py (the daemon's vmfork-kmsg notifier and the quiesce/resume protocol),
+test/vm/vm-retrofit-test.py (programs not written for snapsafe) and test/kmod/kmod-test.py
+(the sysgenid kernel module); docs/vm-clones.md describes the scenarios.
 """
 
 import argparse
@@ -57,7 +57,8 @@ def add_program_args(ap, keys=PROGRAMS):
 def build_guest_programs(args, extra=None):
     """Paths of the static guest programs: from the command line (meson built them), else
     from a nested unsanitized build of this tree (sanitizer builds cannot link statically).
-    extra: more {key: (meson target, its folder in the build tree)} to build the same way."""
+    extra: more {key: (meson target, its folder in the build tree[, its file name])} to build
+    the same way; the file name defaults to the target's name."""
     targets = {k: (t, 'test/vm') for k, t in PROGRAMS.items()}
     targets.update(extra or {})
     progs = {k: getattr(args, k, None) for k in targets}
@@ -74,19 +75,27 @@ def build_guest_programs(args, extra=None):
             shutil.rmtree(nested, ignore_errors=True)   # a setup that was interrupted
             subprocess.run(['meson', 'setup', nested, src, '-Db_sanitize=none',
                             '-Dbench=disabled', '-Dfuzzers=false', '-Dtests=true',
-                            '-Dsystemd=disabled'], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(['meson', 'compile', '-C', nested] + [t for t, _ in targets.values()],
+                            '-Dvm_tests=true', '-Dsystemd=disabled'],
+                           check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(['meson', 'compile', '-C', nested] + [t[0] for t in targets.values()],
                        check=True, stdout=subprocess.DEVNULL)
-    return {k: os.path.join(nested, d, t) for k, (t, d) in targets.items()}
+    return {k: os.path.join(nested, t[1], t[2] if len(t) > 2 else t[0])
+            for k, t in targets.items()}
 
 
-def make_initramfs(progs, out, extra_files=()):
-    """busybox, the agent, snapsafed, snapsafectl, guest-client, and (guest path, host path,
-    mode) for anything else."""
+def initramfs(progs):
+    """An Initramfs (vmlib) with busybox, the agent, snapsafed, snapsafectl and guest-client;
+    add more, then write()."""
     ird = vmlib.base_initramfs(progs['agent'])
     ird.add_file('/bin/snapsafed', progs['snapsafed'], 0o755)
     ird.add_file('/bin/snapsafectl', progs['snapsafectl'], 0o755)
     ird.add_file('/bin/guest-client', progs['client'], 0o755)
+    return ird
+
+
+def make_initramfs(progs, out, extra_files=()):
+    """initramfs(), and (guest path, host path, mode) for anything else, written to out."""
+    ird = initramfs(progs)
     for guest_path, host_path, mode in extra_files:
         ird.add_file(guest_path, host_path, mode)
     return ird.write(out)
@@ -131,7 +140,7 @@ def status(guest):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def _wait_lines(guest, what, get, timeout):
+def wait_lines(guest, what, get, timeout):
     """Wait until get() (a list read from the guest's console) is not empty; returns it.
     Woken by each new console line; fails after timeout s, or at once when QEMU exits."""
     deadline = time.monotonic() + timeout
@@ -155,13 +164,13 @@ def wait_draws(guest, n, pred=lambda d: True, timeout=60):
     def get():
         got = [d for d in draws(guest) if pred(d)]
         return got if len(got) >= n else None
-    return _wait_lines(guest, 'fewer than %d matching draws' % n, get, timeout)
+    return wait_lines(guest, 'fewer than %d matching draws' % n, get, timeout)
 
 
 def wait_events(guest, kind, pred=lambda e: True, timeout=60):
     """The client's events of one kind (RISE, SEEN, ACKED) matching pred, once there is one:
     the client's threads print them independently, so one may come after another's."""
-    return _wait_lines(guest, 'no matching %s line' % kind,
+    return wait_lines(guest, 'no matching %s line' % kind,
                        lambda: [e for e in events(guest, kind) if pred(e)], timeout)
 
 
@@ -233,9 +242,8 @@ class Session:
         vmlib.log('%s: booted %s in %.1f s' % (name, kernel.release, time.monotonic() - t0))
         return g
 
-    def start_snapsafe(self, g, daemon_args='', interval_ms=20):
-        """snapsafed in the guest (log in /tmp/snapsafed.log), then guest-client with its lines
-        on the console, where the host stamps their arrival; returns when it watches."""
+    def start_daemon(self, g, daemon_args=''):
+        """snapsafed in the guest (log in /tmp/snapsafed.log); returns once it answers."""
         # -v: the daemon logs why it drops a client, for the dump of a failed run.
         g.run('snapsafed -v --runtime-dir %s %s >/tmp/snapsafed.log 2>&1 &' % (
             RUNTIME, daemon_args))
@@ -243,6 +251,11 @@ class Session:
         # request is answered after. Up to 60 s of guest time (a busy host gives it little).
         g.run('i=0; until %s status >/dev/null 2>&1; do i=$((i+1)); [ $i -gt 600 ] && exit 1; '
               'sleep 0.1; done' % CTL, timeout=90)
+
+    def start_snapsafe(self, g, daemon_args='', interval_ms=20):
+        """snapsafed in the guest, then guest-client with its lines on the console, where the
+        host stamps their arrival; returns when it watches."""
+        self.start_daemon(g, daemon_args)
         g.run('SNAPSAFE_RUNTIME_DIR=%s guest-client %d >/dev/ttyS0 2>&1 &' % (
             RUNTIME, interval_ms))
         g.wait_console(r'^WATCHING gen=', timeout=60)
