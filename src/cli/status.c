@@ -27,6 +27,7 @@
 #include "protocol.h"
 #include "runtime-dir.h"
 #include "snapsafectl.h"
+#include "vmclock.h"
 
 /* What the page says when no daemon answers. */
 enum page_owner {
@@ -112,6 +113,8 @@ static int status_print_json(const struct protocol_status *s)
 		json_u64(&j, "pid", s->daemon_pid);
 		json_string(&j, "daemon_version", s->daemon_version);
 		json_string(&j, "raise_notifier", status_notifier(s->raise_notifier));
+		if (protocol_vmclock_access_name(s->vmclock_access))
+			json_string(&j, "vmclock", protocol_vmclock_access_name(s->vmclock_access));
 	}
 	json_close(&j, '}');
 	return cli_json_end(&j);
@@ -124,6 +127,20 @@ static void status_print_notifiers(const struct protocol_status *s)
 		if ((s->notifiers_known >> i) & 1)
 			printf("  %-12s %s\n", status_notifier(i),
 			       (s->notifiers_live >> i) & 1 ? "live" : "off");
+}
+
+/* Whether processes that are not root get VMClock's protection (they must map the device). */
+static void status_print_vmclock(unsigned access)
+{
+	static const char *const what[] = {
+		[VMCLOCK_ACCESS_ABSENT]		= "no device",
+		[VMCLOCK_ACCESS_PRIVILEGED]	= "root only (unprivileged processes cannot map it: "
+						  "install the udev rule)",
+		[VMCLOCK_ACCESS_EVERYONE]	= "readable by every user",
+	};
+
+	if (protocol_vmclock_access_name(access))
+		printf("vmclock:     %s\n", what[access]);
 }
 
 static void status_print_table(const struct protocol_status *s)
@@ -152,6 +169,7 @@ static void status_print_table(const struct protocol_status *s)
 			printf(", before this daemon started");
 	}
 	printf("\n");
+	status_print_vmclock(s->vmclock_access);
 	status_print_notifiers(s);
 }
 

@@ -26,6 +26,7 @@
 #include "privilege.h"
 #include "protocol.h"
 #include "server.h"
+#include "vmclock.h"
 #include "watchers.h"
 
 #define server_of(set) ((struct server *)(void *)((char *)(set) - offsetof(struct server, conns)))
@@ -194,6 +195,7 @@ static void reply_status(struct server *srv, struct connection *c)
 		.notifiers_live = v->live,
 		.daemon_pid = (uint32_t)getpid(),
 		.raise_notifier = v->raise_id,
+		.vmclock_access = vmclock_access(srv->opt->vmclock_path),
 	};
 	char buf[PROTOCOL_REPLY_MAX];
 	int n;

@@ -13,6 +13,7 @@
 #include "page.h"
 #include "parse-number.h"
 #include "protocol.h"
+#include "vmclock.h"
 
 static const struct {
 	const char *name;
@@ -237,6 +238,19 @@ int protocol_notifier_from_name(const char *name, size_t len)
 	return -ENOENT;
 }
 
+static const char *const vmclock_access_names[] = {
+	[VMCLOCK_ACCESS_ABSENT]		= "absent",
+	[VMCLOCK_ACCESS_PRIVILEGED]	= "privileged",
+	[VMCLOCK_ACCESS_EVERYONE]	= "everyone",
+};
+
+const char *protocol_vmclock_access_name(unsigned access)
+{
+	if (access < VMCLOCK_ACCESS_ABSENT || access > VMCLOCK_ACCESS_EVERYONE)
+		return NULL;
+	return vmclock_access_names[access];
+}
+
 int protocol_status_format(char *buf, size_t size, const struct protocol_status *s)
 {
 	const char *en = protocol_notifier_name(s->epoch_notifier);
@@ -263,9 +277,12 @@ int protocol_status_format(char *buf, size_t size, const struct protocol_status 
 	if (s->daemon_pid) {
 		const char *rn = protocol_notifier_name(s->raise_notifier);
 
+		const char *va = protocol_vmclock_access_name(s->vmclock_access);
+
 		n = snprintf(buf + off, size - off, " pid=%" PRIu32 " daemon_version=%s"
-			     " raise_notifier=%s", s->daemon_pid,
-			     s->daemon_version[0] ? s->daemon_version : "unknown", rn ? rn : "none");
+			     " raise_notifier=%s%s%s", s->daemon_pid,
+			     s->daemon_version[0] ? s->daemon_version : "unknown", rn ? rn : "none",
+			     va ? " vmclock=" : "", va ? va : "");
 		if (n < 0 || (size_t)n >= size - off)
 			return -ENOBUFS;
 		off += (size_t)n;
@@ -403,6 +420,13 @@ int protocol_status_parse(const char *words, size_t len, struct protocol_status 
 			int id = protocol_notifier_from_name(v, vlen);
 
 			st.raise_notifier = id < 0 ? SNAPSAFE_NOTIFIER_NONE : (unsigned)id;
+		} else if (KEY("vmclock")) {
+			/* A word a newer daemon may add reads as not reported. */
+			st.vmclock_access = VMCLOCK_ACCESS_UNKNOWN;
+			for (unsigned a = VMCLOCK_ACCESS_ABSENT; a <= VMCLOCK_ACCESS_EVERYONE; a++)
+				if (strlen(vmclock_access_names[a]) == vlen &&
+				    memcmp(vmclock_access_names[a], v, vlen) == 0)
+					st.vmclock_access = a;
 		}
 #undef KEY
 		if (r < 0)

@@ -118,7 +118,11 @@ struct protocol_status {
 	uint32_t daemon_pid;		/* 0 when not given (older daemons) */
 	char daemon_version[32];	/* "" when not given */
 	unsigned raise_notifier;	/* who raised the generation last; NONE: never */
+	unsigned vmclock_access;	/* an enum vmclock_access; UNKNOWN when not given */
 };
+
+/* The words STATUS uses for an enum vmclock_access ("absent", ...); NULL for UNKNOWN. */
+const char *protocol_vmclock_access_name(unsigned access);
 
 /*
  * protocol_status_format() - the whole STATUS reply line, "OK version=1 ...\n".

@@ -85,6 +85,16 @@ static int read_consistent(const struct vmclock_map *m, struct vmclock_reading *
 	return -EBUSY;
 }
 
+enum vmclock_access vmclock_access(const char *path)
+{
+	struct stat st;
+
+	/* The mode, not access(2): the daemon runs as root, which may read anything. */
+	if (stat(path ? path : "/dev/vmclock0", &st) < 0)
+		return VMCLOCK_ACCESS_ABSENT;
+	return (st.st_mode & S_IROTH) ? VMCLOCK_ACCESS_EVERYONE : VMCLOCK_ACCESS_PRIVILEGED;
+}
+
 int vmclock_open(const char *path, struct vmclock_map **ret)
 {
 	struct vmclock_map *m;

@@ -34,6 +34,17 @@ struct vmclock_reading {
  */
 int vmclock_open(const char *path, struct vmclock_map **ret);
 
+/* Who may map the device: libsnapsafe in an unprivileged process needs it readable. */
+enum vmclock_access {
+	VMCLOCK_ACCESS_UNKNOWN,		/* not reported (an older daemon) */
+	VMCLOCK_ACCESS_ABSENT,		/* no such device */
+	VMCLOCK_ACCESS_PRIVILEGED,	/* there, but not readable by every user (no udev rule) */
+	VMCLOCK_ACCESS_EVERYONE,	/* readable by every user */
+};
+
+/* vmclock_access() - what @path (NULL: /dev/vmclock0) offers unprivileged processes. */
+enum vmclock_access vmclock_access(const char *path);
+
 /* vmclock_close() - unmap; accepts NULL; returns NULL. */
 struct vmclock_map *vmclock_close(struct vmclock_map *m);
 

@@ -1272,6 +1272,16 @@ TEST(test_status_of_an_older_daemon)
 	fake_status_tail = " pid=4242 daemon_version=9.8.7 raise_notifier=none";
 	r = ctl("--runtime-dir", f.dir, "status", NULL);
 	assert_contains(r.out, " ago, before this daemon started\n");
+	assert_true(!strstr(r.out, "vmclock:"));
+	/* Who may map VMClock: said when the daemon says it. */
+	fake_status_tail = " pid=4242 daemon_version=9.8.7 raise_notifier=none vmclock=privileged";
+	r = ctl("--runtime-dir", f.dir, "status", NULL);
+	assert_contains(r.out, "vmclock:     root only (");
+	r = ctl("--runtime-dir", f.dir, "--json", "status", NULL);
+	assert_eq(strcmp(json_text(r.out, "vmclock"), "privileged"), 0);
+	fake_status_tail = " pid=4242 daemon_version=9.8.7 raise_notifier=none vmclock=everyone";
+	r = ctl("--runtime-dir", f.dir, "status", NULL);
+	assert_contains(r.out, "vmclock:     readable by every user\n");
 	fake_status_tail = "";
 	fake_daemon_stop(&f);
 }

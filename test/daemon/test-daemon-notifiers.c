@@ -23,6 +23,7 @@
 #include "daemon-util.h"
 #include "core.h"
 #include "uevent-message.h"
+#include "vmclock.h"
 
 /* The VMClock layout (Linux include/uapi/linux/vmclock-abi.h), as offsets. */
 enum {
@@ -86,6 +87,27 @@ static void vmclock_set(uint64_t gen)
 TEST(test_vmclock_is_live_with_a_valid_page)
 {
 	assert_true(td_status(&t).notifiers_live & (1u << SNAPSAFE_NOTIFIER_VMCLOCK));
+}
+
+/*
+ * STATUS says whether processes that are not root can map the device (the udev rule makes
+ * it 0444): from its mode, read at each request, not once at start.
+ */
+TEST(test_status_says_who_may_map_the_vmclock_device)
+{
+	char away[400];
+
+	assert_eq(chmod(t.vmclock, 0644), 0);
+	assert_eq(td_status(&t).vmclock_access, VMCLOCK_ACCESS_EVERYONE);
+	assert_eq(chmod(t.vmclock, 0600), 0);
+	assert_eq(td_status(&t).vmclock_access, VMCLOCK_ACCESS_PRIVILEGED);
+	assert_eq(chmod(t.vmclock, 0644), 0);
+	assert_eq(td_status(&t).vmclock_access, VMCLOCK_ACCESS_EVERYONE);
+	/* Gone (a device unbound): absent. The notifier keeps its mapping; the file comes back. */
+	snprintf(away, sizeof(away), "%s.away", t.vmclock);
+	assert_eq(rename(t.vmclock, away), 0);
+	assert_eq(td_status(&t).vmclock_access, VMCLOCK_ACCESS_ABSENT);
+	assert_eq(rename(away, t.vmclock), 0);
 }
 
 TEST(test_vmclock_counter_change_raises)
@@ -615,6 +637,7 @@ int main(int argc, char **argv)
 	td_start(&t, "--sysgenid-compat", t.compat);
 	umask(old);
 	RUN(test_vmclock_is_live_with_a_valid_page);
+	RUN(test_status_says_who_may_map_the_vmclock_device);
 	RUN(test_vmclock_counter_change_raises);
 	RUN(test_vmclock_odd_seq_count_is_not_a_new_generation);
 	RUN(test_vmclock_value_read_while_seq_count_changes_is_never_taken);
