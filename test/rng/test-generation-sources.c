@@ -246,6 +246,8 @@ TEST(test_seeds_mix_the_hardware_input_when_the_cpu_has_it)
 	uint64_t mixed = rng_thread_hw_mixed_reseeds(), reseeds = rng_thread_reseeds();
 	uint8_t b[64];
 
+	uint64_t served = rng_thread_engine_requests();
+
 	raise_vmclock_marker();
 	snapsafe_random_buf(b, sizeof(b));
 	assert_eq(rng_thread_reseeds(), reseeds + 1);
@@ -255,6 +257,42 @@ TEST(test_seeds_mix_the_hardware_input_when_the_cpu_has_it)
 		return;
 	}
 	assert_eq(rng_thread_hw_mixed_reseeds(), mixed + 1);
+	/* ... and the engine serves at once: the mixed seed is the clone's own. */
+	assert_eq(rng_thread_engine_requests(), served + 1);
+}
+
+/*
+ * Without a hardware input (the test build that compiles it out; a CPU without one), a
+ * reseed right after a restore would take only getrandom(), which may still answer alike in
+ * every clone: after the page changed, the kernel serves until the daemon's generation
+ * rises (the kernel's VM-fork record or the control plane's resume), then the engine again.
+ */
+TEST(test_without_hardware_input_a_vmclock_change_holds_until_the_daemon_raises)
+{
+	uint64_t served;
+	uint8_t b[2048];	/* past the small-request path, which counts nothing */
+
+	assert_true(!hwrng_available());
+	snapsafe_random_buf(b, sizeof(b));
+	served = rng_thread_engine_requests();
+	snapsafe_random_buf(b, sizeof(b));
+	assert_eq(rng_thread_engine_requests(), served + 1);	/* before: the engine */
+
+	raise_vmclock_marker();
+	for (int i = 0; i < DRAWS; i++)
+		snapsafe_random_buf(b, sizeof(b));
+	assert_eq(rng_thread_engine_requests(), served + 1);	/* held: the kernel */
+	/* An epoch that is not a raise (a timer) does not end it. */
+	publish(page->generation, SNAPSAFE_NOTIFIER_TIMER, SNAPSAFE_PAGE_RUNNING);
+	snapsafe_random_buf(b, sizeof(b));
+	assert_eq(rng_thread_engine_requests(), served + 1);
+
+	raise_generation();
+	snapsafe_random_buf(b, sizeof(b));
+	assert_eq(rng_thread_engine_requests(), served + 2);	/* the engine, a new seed */
+	assert_eq(rng_thread_hw_mixed_reseeds(), 0);
+	/* And a restore after that is caught the same way, repeating nothing. */
+	assert_eq(rollback_and_compare(DRAWS, raise_vmclock_marker), 0);
 }
 
 TEST(test_generation_wait_wakes_on_raise)
@@ -271,10 +309,34 @@ TEST(test_generation_wait_wakes_on_raise)
 	assert_eq(snapsafe_generation_wait(gen + 1, 50), -ETIMEDOUT);
 }
 
-/* Usage: test-generation-sources page|vmclock (sources are mapped once per process). */
+static void vmclock_create(void)
+{
+	vmclock = map_file("vmclock", 4096);
+	*(uint32_t *)(void *)(vmclock + 0) = 0x4b4c4356;	/* "VCLK" */
+	*(uint32_t *)(void *)(vmclock + 4) = 112;		/* size */
+	*(uint16_t *)(void *)(vmclock + 8) = 1;			/* version */
+	*(uint64_t *)(void *)(vmclock + 24) = 1ull << 8;	/* VM_GEN_COUNTER_PRESENT */
+	*(uint64_t *)(void *)(vmclock + 104) = 1;		/* vm_generation_counter */
+}
+
+static void page_create(void)
+{
+	page = map_file("generation", 4096);
+	page->magic = SNAPSAFE_PAGE_MAGIC;
+	page->version = SNAPSAFE_PAGE_VERSION;
+	page->header_size = sizeof(*page);
+	page->live_notifiers = 1ull << SNAPSAFE_NOTIFIER_VMFORK_KMSG;
+	publish(7, SNAPSAFE_NOTIFIER_STARTUP, SNAPSAFE_PAGE_RUNNING);
+}
+
+/*
+ * Usage: test-generation-sources page|vmclock|vmclock-nohw (sources are mapped once per
+ * process; vmclock-nohw: the build without the hardware input, a daemon's page beside).
+ */
 int main(int argc, char **argv)
 {
 	bool vm = argc > 1 && strcmp(argv[1], "vmclock") == 0;
+	bool nohw = argc > 1 && strcmp(argv[1], "vmclock-nohw") == 0;
 	char path[256];
 
 	if (!mkdtemp(dir))
@@ -284,24 +346,18 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/vmclock", dir);
 	setenv("SNAPSAFE_VMCLOCK_PATH", path, 1);
 
-	if (vm) {
-		vmclock = map_file("vmclock", 4096);
-		*(uint32_t *)(void *)(vmclock + 0) = 0x4b4c4356;	/* "VCLK" */
-		*(uint32_t *)(void *)(vmclock + 4) = 112;		/* size */
-		*(uint16_t *)(void *)(vmclock + 8) = 1;			/* version */
-		*(uint64_t *)(void *)(vmclock + 24) = 1ull << 8;	/* VM_GEN_COUNTER_PRESENT */
-		*(uint64_t *)(void *)(vmclock + 104) = 1;		/* vm_generation_counter */
+	if (nohw) {
+		vmclock_create();
+		page_create();
+		RUN(test_without_hardware_input_a_vmclock_change_holds_until_the_daemon_raises);
+	} else if (vm) {
+		vmclock_create();
 		RUN(test_vmclock_alone_enables_the_engine_and_its_change_reseeds);
 		RUN(test_vmclock_flag_changes_reseed_and_a_withdrawn_counter_repeats_nothing);
 		RUN(test_vmclock_marker_alone_enables_the_engine_and_its_change_reseeds);
 		RUN(test_seeds_mix_the_hardware_input_when_the_cpu_has_it);
 	} else {
-		page = map_file("generation", 4096);
-		page->magic = SNAPSAFE_PAGE_MAGIC;
-		page->version = SNAPSAFE_PAGE_VERSION;
-		page->header_size = sizeof(*page);
-		page->live_notifiers = 1ull << SNAPSAFE_NOTIFIER_VMFORK_KMSG;
-		publish(7, SNAPSAFE_NOTIFIER_STARTUP, SNAPSAFE_PAGE_RUNNING);
+		page_create();
 		RUN(test_auto_serves_while_a_vm_notifier_is_live);
 		RUN(test_restored_state_without_a_raise_repeats);
 		RUN(test_restored_state_after_a_raise_never_repeats);
