@@ -106,6 +106,14 @@ static bool pool_init(void)
 	/* Lock-free in glibc; a failure leaves the engine off (no way to give slots back). */
 	pool_key_ok = pthread_key_create(&pool_key, slot_release) == 0;
 
+#ifdef SNAPSAFE_TEST_STATE_WIPEONFORK
+	/*
+	 * The CRIU tests' variant only (never installed): CRIU restores wipe-on-fork pages with
+	 * their content but not droppable ones, and the tests need a state that survives.
+	 */
+	if (forced_memory == STATE_MEMORY_NONE)
+		forced_memory = STATE_MEMORY_WIPEONFORK;
+#endif
 	if (forced_memory != STATE_MEMORY_NONE) {
 		probe = map_chunk(forced_memory);
 		if (probe) {
