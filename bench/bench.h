@@ -93,6 +93,7 @@ typedef void child_line_fn(char *line, void *userdata);
 struct child_env {
 	const char *engine;		/* SNAPSAFE_ENGINE, or NULL to remove it */
 	const char *runtime_dir;	/* SNAPSAFE_RUNTIME_DIR, or NULL to leave it as it is */
+	const char *vmclock_path;	/* SNAPSAFE_VMCLOCK_PATH, or NULL to leave it as it is */
 };
 
 /*
