@@ -11,30 +11,14 @@
 #include "connection.h"
 #include "log.h"
 
-int connection_new(struct connections *set, int fd, uint64_t now, struct connection **ret)
+/* Link a new connection @c for the accepted socket @fd into @set. */
+static int connection_add(struct connections *set, struct connection *c, int fd, uint64_t now)
 {
-	struct ucred cred = {};
-	socklen_t len = sizeof(cred);
 	int sndbuf = CONNECTION_SNDBUF, r;
-	struct connection *c;
 
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return -ENOMEM;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
-		r = -errno;
-		close(fd);
-		free(c);
-		return r;
-	}
 	/* What the kernel keeps queued for a peer that does not read is ours to bound too. */
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	c->set = set;
-	c->pid = cred.pid;
-	c->uid = cred.uid;
-	c->gid = cred.gid;
 	c->phase = CONNECTION_NEW;
 	c->accepted_ms = now;
 	c->src = (struct source) { .fd = fd, .dispatch = set->dispatch, .userdata = c };
@@ -50,6 +34,53 @@ int connection_new(struct connections *set, int fd, uint64_t now, struct connect
 		c->next->prev = c;
 	set->head = c;
 	set->count++;
+	return 0;
+}
+
+int connection_new(struct connections *set, int fd, uint64_t now, struct connection **ret)
+{
+	struct ucred cred = {};
+	socklen_t len = sizeof(cred);
+	struct connection *c;
+	int r;
+
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		r = -errno;
+		close(fd);
+		free(c);
+		return r;
+	}
+	c->pid = cred.pid;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	r = connection_add(set, c, fd, now);
+	if (r < 0)
+		return r;
+	*ret = c;
+	return 0;
+}
+
+int connection_new_vsock(struct connections *set, int fd, uint64_t now, uint32_t cid,
+			 enum vsock_access access, struct connection **ret)
+{
+	struct connection *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->vsock = true;
+	c->vsock_cid = cid;
+	c->vsock_access = access;
+	r = connection_add(set, c, fd, now);
+	if (r < 0)
+		return r;
 	*ret = c;
 	return 0;
 }
@@ -60,7 +91,10 @@ void connection_kill(struct connection *c, const char *why)
 
 	if (c->phase == CONNECTION_DEAD)
 		return;
-	log_debug("Client fd %d (pid %d) dropped: %s", c->src.fd, (int)c->pid, why);
+	if (c->vsock)
+		log_debug("Client fd %d (vsock CID %u) dropped: %s", c->src.fd, c->vsock_cid, why);
+	else
+		log_debug("Client fd %d (pid %d) dropped: %s", c->src.fd, (int)c->pid, why);
 	c->phase = CONNECTION_DEAD;
 	/* A disconnected watcher stops counting at once (docs/protocol.md). */
 	watchers_remove(set->watchers, &c->watcher);
@@ -236,7 +270,8 @@ int connection_read(struct connection *c)
 			return 0;
 		}
 		c->in_len += (size_t)n;
-		if (foreign_writer(c, &mh))
+		/* vsock carries no credentials: its peer is the CID, whoever wrote. */
+		if (!c->vsock && foreign_writer(c, &mh))
 			c->foreign_len = c->in_len;
 		/* Do not buffer more than one line's worth ahead of the parser. */
 		if (c->in_len >= PROTOCOL_LINE_MAX && !memchr(c->in, '\n', c->in_len))

@@ -19,6 +19,7 @@
 
 #include "event-loop.h"
 #include "protocol.h"
+#include "vsock-policy.h"
 #include "watchers.h"
 
 enum {
@@ -48,6 +49,14 @@ struct connection {
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
+	/*
+	 * A vsock peer (listener-vsock.c) has no pid, uid or gid (all 0 here, and never used as
+	 * credentials): it is its CID, which the hypervisor sets, and the level --vsock-allow
+	 * gives that CID.
+	 */
+	bool vsock;
+	uint32_t vsock_cid;
+	enum vsock_access vsock_access;
 
 	enum connection_phase phase;
 	bool input_closed;		/* the peer shut down its sending side */
@@ -80,6 +89,13 @@ struct connections {
  * the listener) into @set, stamped @now. Return: 0, or a negative errno (@fd is closed).
  */
 int connection_new(struct connections *set, int fd, uint64_t now, struct connection **ret);
+
+/*
+ * connection_new_vsock() - the same for a vsock connection from @cid with @access: no
+ * credentials to read, and its bytes are the peer's own (no SCM_CREDENTIALS on vsock).
+ */
+int connection_new_vsock(struct connections *set, int fd, uint64_t now, uint32_t cid,
+			 enum vsock_access access, struct connection **ret);
 
 /* connection_kill() - close at once (logged at debug level with @why); idempotent. */
 void connection_kill(struct connection *c, const char *why);

@@ -36,6 +36,7 @@
 #include "event-loop.h"
 #include "files.h"
 #include "journal.h"
+#include "listener-vsock.h"
 #include "log.h"
 #include "notifier.h"
 #include "options.h"
@@ -64,6 +65,7 @@ struct daemon {
 	struct compat_file *compat;
 	struct notifiers *notifiers;
 	struct server *server;
+	struct listener_vsock *vsock;
 };
 
 /* Signals that end the daemon cleanly, through the event loop. */
@@ -234,6 +236,9 @@ static int start(struct daemon *d, const char *dir)
 	if (r < 0)
 		return EXIT_FAILURE;
 	core_add_sink(d->core, &server_sink, d->server);
+	/* Asked for explicitly, so it must work, as a named notifier must (exit 2). */
+	if (d->opt.vsock_port && listener_vsock_start(d->loop, d->server, &d->opt, &d->vsock) < 0)
+		return EXIT_USAGE;
 	r = core_start(d->core);
 	if (r < 0) {
 		log_error_errno(r, "Cannot persist the state in %s", d->state_path);
@@ -304,6 +309,7 @@ int main(int argc, char **argv)
 	/* Readers see RUNNING and the live bits cleared with a new epoch: the kernel serves. */
 	if (d.core)
 		core_stop(d.core);
+	d.vsock = listener_vsock_stop(d.vsock);
 	d.server = server_stop(d.server);
 	d.notifiers = notifiers_close(d.notifiers);
 	d.compat = compat_file_close(d.compat);

@@ -35,6 +35,10 @@ static void help(void)
 	       "                          sends them)\n"
 	       "  --vmclock-path PATH     VMClock device (default /dev/vmclock0)\n"
 	       "  --sysgenid-path PATH    kernel SysGenID device to mirror (default /dev/sysgenid)\n"
+	       "  --vsock-port PORT       also serve the control protocol on vsock PORT (any CID)\n"
+	       "  --vsock-allow RULES     who may do what over vsock: WHO:LEVEL,... with WHO a\n"
+	       "                          CID, host, local or any, LEVEL control, read or none\n"
+	       "                          (default " VSOCK_POLICY_DEFAULT ")\n"
 	       "  -v, --verbose           debug messages\n"
 	       "  -h, --help              this help\n"
 	       "  -V, --version           the version\n"
@@ -46,7 +50,7 @@ static void help(void)
 enum {
 	OPT_RUNTIME_DIR = 256, OPT_COMPAT, OPT_TIMER, OPT_GROUP, OPT_KMSG, OPT_UEVENT,
 	OPT_NO_UEVENT, OPT_VMCLOCK, OPT_SYSGENID, OPT_MAX_CLIENTS, OPT_MAX_PER_UID,
-	OPT_RESERVED,
+	OPT_RESERVED, OPT_VSOCK_PORT, OPT_VSOCK_ALLOW,
 };
 
 static int usage_error(const char *what, const char *arg)
@@ -81,6 +85,8 @@ int options_parse(int argc, char **argv, struct options *o)
 		{ "no-uevent",			no_argument,		NULL, OPT_NO_UEVENT },
 		{ "vmclock-path",		required_argument,	NULL, OPT_VMCLOCK },
 		{ "sysgenid-path",		required_argument,	NULL, OPT_SYSGENID },
+		{ "vsock-port",			required_argument,	NULL, OPT_VSOCK_PORT },
+		{ "vsock-allow",		required_argument,	NULL, OPT_VSOCK_ALLOW },
 		{ "verbose",			no_argument,		NULL, 'v' },
 		{ "help",			no_argument,		NULL, 'h' },
 		{ "version",			no_argument,		NULL, 'V' },
@@ -94,6 +100,7 @@ int options_parse(int argc, char **argv, struct options *o)
 		.max_clients_per_uid = OPTIONS_MAX_PER_UID_DEFAULT,
 		.reserved_clients = OPTIONS_RESERVED_DEFAULT,
 	};
+	(void)vsock_policy_parse(VSOCK_POLICY_DEFAULT, &o->vsock_policy);
 	/* getopt's own messages name the option; ours add where to look. */
 	opterr = 0;
 	while (r == 0 && (c = getopt_long(argc, argv, "hvV", longopts, NULL)) >= 0) {
@@ -147,6 +154,23 @@ int options_parse(int argc, char **argv, struct options *o)
 		case OPT_SYSGENID:
 			o->sysgenid_path = optarg;
 			break;
+		case OPT_VSOCK_PORT: {
+			uint64_t port;
+
+			/* VMADDR_PORT_ANY (UINT32_MAX) would bind a port of the kernel's choosing. */
+			if (parse_uint_str(optarg, 10, UINT32_MAX - 1, &port) < 0 || port == 0)
+				r = usage_error("Invalid --vsock-port value", optarg);
+			else
+				o->vsock_port = (uint32_t)port;
+			break;
+		}
+		case OPT_VSOCK_ALLOW:
+			if (vsock_policy_parse(optarg, &o->vsock_policy) < 0)
+				r = usage_error("Invalid --vsock-allow rules (WHO:LEVEL,... with WHO a "
+						"CID, host, local or any and LEVEL control, read or "
+						"none)", optarg);
+			o->vsock_policy_explicit = true;
+			break;
 		case 'v':
 			log_set_max_level(LOG_DEBUG);
 			break;
@@ -167,6 +191,10 @@ int options_parse(int argc, char **argv, struct options *o)
 		return r;
 	if (optind < argc)
 		return usage_error("Unexpected argument", argv[optind]);
+	if (o->vsock_policy_explicit && !o->vsock_port) {
+		log_error("--vsock-allow needs --vsock-port (see snapsafed --help)");
+		return -EINVAL;
+	}
 	if (o->reserved_clients >= o->max_clients) {
 		log_error("--reserved-clients (%u) must be below --max-clients (%u) (see snapsafed "
 			  "--help)", o->reserved_clients, o->max_clients);

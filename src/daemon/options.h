@@ -4,7 +4,10 @@
 #define SNAPSAFE_DAEMON_OPTIONS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#include "vsock-policy.h"
 
 enum uevent_mode {
 	UEVENT_AUTO,	/* only where the kernel sends the event (Linux 6.8 with vmgenid) */
@@ -33,6 +36,10 @@ struct options {
 	unsigned max_clients;
 	unsigned max_clients_per_uid;
 	unsigned reserved_clients;
+	/* --vsock-port: the control protocol on vsock too (listener-vsock.c); 0 is off. */
+	uint32_t vsock_port;
+	struct vsock_policy vsock_policy;	/* --vsock-allow, else VSOCK_POLICY_DEFAULT */
+	bool vsock_policy_explicit;
 };
 
 /*

@@ -129,6 +129,25 @@ static void wait_finish(struct server *srv, struct connection *c, int error)
 	c->reparse = true;
 }
 
+/* The audit trail for a vsock peer: its CID is who it is (vsock-policy.h). */
+static void log_request_vsock(struct server *srv, struct connection *c, const char *what,
+			      const char *why)
+{
+	char freq[32], fcid[32], fgen[32];
+	const char *fields[] = { freq, fcid, fgen, NULL };
+
+	snprintf(freq, sizeof(freq), "REQUEST=%s", what);
+	snprintf(fcid, sizeof(fcid), "PEER_CID=%u", c->vsock_cid);
+	snprintf(fgen, sizeof(fgen), "GENERATION=%u", generation(srv));
+	if (why)
+		log_struct(LOG_NOTICE, LOG_MESSAGE_REFUSED, fields, "Refused %s from vsock CID %u: "
+			   "%s", what, c->vsock_cid, why);
+	else
+		log_struct(LOG_NOTICE, LOG_MESSAGE_PRIVILEGED, fields, "%s by vsock CID %u: "
+			   "generation %u%s", what, c->vsock_cid, generation(srv),
+			   core_values(srv->core)->quiesced ? ", quiesced" : "");
+}
+
 /*
  * The audit trail of a privileged request, carried out (@why NULL) or refused: who asked
  * (pid, uid, the process name it chose), what, and the generation after it.
@@ -139,6 +158,10 @@ static void log_request(struct server *srv, struct connection *c, const char *wh
 	char comm[16], freq[32], fpid[32], fuid[32], fcomm[48], fgen[32];
 	const char *fields[] = { freq, fpid, fuid, fcomm, fgen, NULL };
 
+	if (c->vsock) {
+		log_request_vsock(srv, c, what, why);
+		return;
+	}
 	peer_comm(c->pid, comm);
 	snprintf(freq, sizeof(freq), "REQUEST=%s", what);
 	snprintf(fpid, sizeof(fpid), "PEER_PID=%d", (int)c->pid);
@@ -164,7 +187,11 @@ static bool allowed(struct server *srv, struct connection *c, bool foreign, cons
 	const char *why = NULL;
 	int r;
 
-	if (foreign) {
+	if (c->vsock) {
+		if (vsock_request_permitted(c->vsock_access, PROTOCOL_REQUEST_TRIGGER))
+			return true;
+		why = "this CID may not control over vsock (--vsock-allow)";
+	} else if (foreign) {
 		why = "written by another process than the one that connected";
 	} else {
 		r = peer_privileged(c->src.fd, srv->opt->have_group, srv->opt->group);
@@ -288,6 +315,12 @@ static void handle_request(struct server *srv, struct connection *c,
 	uint32_t gen = generation(srv);
 	int r;
 
+	/* Watchers are local processes; a vsock peer reads and, if allowed, controls. */
+	if (c->vsock && !vsock_request_permitted(VSOCK_ACCESS_CONTROL, req->type)) {
+		reply_err(c, EACCES, "not over vsock: watchers are local processes");
+		send_gen_if_outdated(srv, c);
+		return;
+	}
 	switch (req->type) {
 	case PROTOCOL_REQUEST_HELLO:
 		if (req->arg != PROTOCOL_VERSION)
@@ -508,12 +541,8 @@ static void listen_dispatch(struct source *s, uint32_t events)
  * The audit trail of a refused connection: who, and why. A flood is summarised instead of
  * logged line by line: at most REFUSAL_LOG_BURST lines a second, then one count.
  */
-static void log_refusal(struct server *srv, int fd, const char *why, uint64_t now)
+static bool refusal_may_log(struct server *srv, uint64_t now)
 {
-	struct ucred cred = {};
-	socklen_t len = sizeof(cred);
-	char comm[16];
-
 	srv->refused_clients++;
 	if (now / 1000 != srv->refusal_log_second) {
 		if (srv->refusals_unlogged)
@@ -524,9 +553,20 @@ static void log_refusal(struct server *srv, int fd, const char *why, uint64_t no
 	}
 	if (srv->refusals_logged >= REFUSAL_LOG_BURST) {
 		srv->refusals_unlogged++;
-		return;
+		return false;
 	}
 	srv->refusals_logged++;
+	return true;
+}
+
+static void log_refusal(struct server *srv, int fd, const char *why, uint64_t now)
+{
+	struct ucred cred = {};
+	socklen_t len = sizeof(cred);
+	char comm[16];
+
+	if (!refusal_may_log(srv, now))
+		return;
 	(void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
 	peer_comm(cred.pid, comm);
 	{
@@ -586,6 +626,69 @@ static void accept_connections(struct server *srv, bool may_refuse, uint64_t now
 		else
 			srv->accepted++;
 	}
+}
+
+static unsigned connections_of_cid(const struct server *srv, uint32_t cid)
+{
+	unsigned n = 0;
+
+	for (const struct connection *c = srv->conns.head; c; c = c->next)
+		n += c->vsock && c->vsock_cid == cid;
+	return n;
+}
+
+/* admission_refused() for a vsock peer: the CID stands for the uid, control for privilege. */
+static const char *vsock_admission_refused(struct server *srv, uint32_t cid,
+					   enum vsock_access access, int *ret_error)
+{
+	unsigned count = srv->conns.count, reserved = srv->opt->reserved_clients;
+	unsigned general = srv->max_clients > reserved ? srv->max_clients - reserved : 0;
+
+	*ret_error = EMFILE;
+	if (access == VSOCK_ACCESS_NONE) {
+		*ret_error = EACCES;
+		return "this CID may not connect over vsock (--vsock-allow)";
+	}
+	if (count >= srv->max_clients)
+		return "too many clients";
+	if (connections_of_cid(srv, cid) >= srv->opt->max_clients_per_uid)
+		return "too many connections of this CID";
+	if (count >= general && access != VSOCK_ACCESS_CONTROL)
+		return "too many clients (the rest are kept for privileged peers)";
+	return NULL;
+}
+
+void server_take_vsock(struct server *srv, int fd, uint32_t cid, enum vsock_access access)
+{
+	uint64_t now = event_loop_now(srv->loop);
+	struct connection *c;
+	const char *why;
+	int error;
+
+	why = vsock_admission_refused(srv, cid, access, &error);
+	if (why) {
+		char buf[PROTOCOL_REPLY_MAX];
+		int n = protocol_format_err(buf, sizeof(buf), error, why);
+
+		if (refusal_may_log(srv, now)) {
+			char fcid[32];
+			const char *fields[] = { "REQUEST=connect", fcid, NULL };
+
+			snprintf(fcid, sizeof(fcid), "PEER_CID=%u", cid);
+			log_struct(LOG_NOTICE, LOG_MESSAGE_REFUSED, fields, "Refused a vsock "
+				   "connection from CID %u: %s (%u connections)", cid, why,
+				   srv->conns.count);
+		}
+		if (n > 0 && send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+			/* The peer is told if it listens; it is refused either way. */
+		}
+		close(fd);
+		return;
+	}
+	if (connection_new_vsock(&srv->conns, fd, now, cid, access, &c) < 0)
+		log_warning("Cannot take a new vsock client");
+	else
+		srv->accepted++;
 }
 
 int server_timeout_ms(const struct server *srv, uint64_t now)

@@ -13,6 +13,7 @@
 #include "core.h"
 #include "event-loop.h"
 #include "options.h"
+#include "vsock-policy.h"
 
 struct server;
 
@@ -32,6 +33,14 @@ struct server *server_stop(struct server *srv);
  */
 int server_timeout_ms(const struct server *srv, uint64_t now);
 void server_tick(struct server *srv, uint64_t now);
+
+/*
+ * server_take_vsock() - a connection accepted on the vsock listener from CID @cid, whose
+ * level is @access: admitted under the same limits as a Unix peer (the per-uid limit is
+ * per CID; a CID with control may use the reserved slots), or refused with one line.
+ * Takes @fd either way.
+ */
+void server_take_vsock(struct server *srv, int fd, uint32_t cid, enum vsock_access access);
 
 extern const struct sink_ops server_sink;
 
