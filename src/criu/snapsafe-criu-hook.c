@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * snapsafe-criu-hook: a CRIU action script (criu --action-script, or runc's criu
+ * configuration) that raises the generation of the snapsafed whose page a restored container
+ * maps, before anything in the container runs (docs/containers.md, snapsafe-criu-hook(8)).
+ *
+ * At pre-resume every restored task exists and is stopped. The page is looked up as the
+ * restored tree sees it, /proc/$CRTOOLS_INIT_PID/root + the runtime directory, and its owner
+ * (the flock holder) decides:
+ * - a daemon outside the tree (the host's, bind-mounted into the container): TRIGGER on its
+ *   socket, then the page must show the new generation;
+ * - a daemon inside the tree (the container's own, stopped too): the raise is written into
+ *   the page (hook-page.c), and at post-resume TRIGGER on its socket tells its watchers.
+ * Anything that prevents the raise exits 1, which makes CRIU abort the restore. A tree in
+ * which no page exists at that path has nothing that serves from one: exit 0, with a note.
+ * Every other action: exit 0.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hook.h"
+#include "parse-number.h"
+#include "runtime-dir.h"
+
+#define HOOK_NAME "snapsafe-criu-hook"
+
+struct paths {
+	char page[HOOK_PATH_MAX];
+	char sock[HOOK_PATH_MAX];
+};
+
+static int fail(const char *what, int error)
+{
+	fprintf(stderr, HOOK_NAME ": %s: %s; the restore must not go on\n", what,
+		strerror(error));
+	return 1;
+}
+
+static int paths_of(pid_t init, struct paths *p)
+{
+	const char *dir = runtime_dir(NULL);
+	int a, b;
+
+	if (dir[0] != '/')
+		return -EINVAL;
+	a = snprintf(p->page, sizeof(p->page), "/proc/%d/root%s/%s", (int)init, dir,
+		     SNAPSAFE_PAGE_FILE);
+	b = snprintf(p->sock, sizeof(p->sock), "/proc/%d/root%s/%s", (int)init, dir,
+		     SNAPSAFE_SOCKET_FILE);
+	return a < 0 || b < 0 || (size_t)a >= sizeof(p->page) || (size_t)b >= sizeof(p->sock) ?
+		-ENAMETOOLONG : 0;
+}
+
+/* The host's (or any outside) daemon: it runs, so ask it, and check the page it changed. */
+static int raise_outside(const struct paths *p, pid_t owner)
+{
+	int64_t gen = hook_trigger(p->sock, 0), seen;
+	char what[HOOK_PATH_MAX + 64];
+
+	snprintf(what, sizeof(what), "TRIGGER on %s (snapsafed pid %d)", p->sock, (int)owner);
+	if (gen < 0)
+		return fail(what, (int)-gen);
+	seen = hook_page_generation(p->page);
+	if (seen < 0)
+		return fail(p->page, (int)-seen);
+	if (seen < gen)
+		return fail("the page the restored tree maps did not change", ESTALE);
+	fprintf(stderr, HOOK_NAME ": generation %lld (snapsafed pid %d)\n", (long long)gen,
+		(int)owner);
+	return 0;
+}
+
+static int pre_resume(const struct paths *p, pid_t init)
+{
+	pid_t owner;
+	int64_t gen;
+	int r;
+
+	if (access(p->page, F_OK) < 0 && errno == ENOENT) {
+		fprintf(stderr, HOOK_NAME ": no %s: nothing in the restored tree maps a snapsafe "
+			"page there\n", p->page);
+		return 0;
+	}
+	r = hook_owner(p->page, &owner);
+	if (r < 0)
+		return fail("no snapsafed holds the page the restored tree maps", -r);
+	if (!hook_in_tree(owner, init))
+		return raise_outside(p, owner);
+	gen = hook_page_raise(p->page);
+	if (gen < 0)
+		return fail("raising in the page of the restored snapsafed", (int)-gen);
+	fprintf(stderr, HOOK_NAME ": generation %lld written for the restored snapsafed (pid %d)\n",
+		(long long)gen, (int)owner);
+	return 0;
+}
+
+/* After pre_resume() wrote the page of a restored daemon: that daemon runs now; tell it. */
+static int post_resume(const struct paths *p, pid_t init)
+{
+	int64_t page_gen, gen;
+	pid_t owner;
+
+	if (access(p->page, F_OK) < 0 || hook_owner(p->page, &owner) < 0 ||
+	    !hook_in_tree(owner, init))
+		return 0;
+	page_gen = hook_page_generation(p->page);
+	if (page_gen < 0)
+		return fail(p->page, (int)-page_gen);
+	gen = hook_trigger(p->sock, (uint32_t)page_gen);
+	if (gen < 0)
+		return fail("TRIGGER on the restored snapsafed (the page was raised; its watchers "
+			    "were not told)", (int)-gen);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *action = getenv("CRTOOLS_SCRIPT_ACTION");
+	const char *init_s = getenv("CRTOOLS_INIT_PID");
+	struct paths p;
+	uint64_t init;
+	int r;
+
+	(void)argv;
+	if (argc > 1 || !action) {
+		fprintf(stderr, "usage: criu restore --action-script " HOOK_NAME " ...\n"
+			"A CRIU action script: it reads CRTOOLS_SCRIPT_ACTION and CRTOOLS_INIT_PID.\n");
+		return 2;
+	}
+	if (strcmp(action, "pre-resume") != 0 && strcmp(action, "post-resume") != 0)
+		return 0;
+	if (!init_s || parse_uint_str(init_s, 10, INT32_MAX, &init) < 0 || init < 1)
+		return fail("CRTOOLS_INIT_PID is not a pid", EINVAL);
+	r = paths_of((pid_t)init, &p);
+	if (r < 0)
+		return fail("the runtime directory", -r);
+	if (strcmp(action, "pre-resume") == 0)
+		return pre_resume(&p, (pid_t)init);
+	return post_resume(&p, (pid_t)init);
+}
