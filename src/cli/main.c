@@ -70,10 +70,18 @@ static void usage(FILE *f)
 		   "                     else " SNAPSAFE_RUNTIME_DIR_DEFAULT ")\n"
 		   "  --json             JSON on stdout, one value per line, errors included\n"
 		   "  --json=pretty      the same, indented\n"
+		   "  --vsock CID:PORT   act on the snapsafed of a guest over vsock (repeatable)\n"
+		   "  --vsock-uds PATH:PORT  the same through a hybrid vsock Unix socket\n"
+		   "                     (Firecracker, vhost-device-vsock; repeatable)\n"
+		   "  --targets FILE     more targets, one a line (vsock:CID:PORT,\n"
+		   "                     vsock-uds:PATH:PORT, unix:DIR; '-': stdin)\n"
+		   "  --deadline MS      how long targets are tried (default 30000)\n"
+		   "  --parallel N       connections at most at once (default 256)\n"
 		   "  -h, --help         this help; SUBCOMMAND --help for one subcommand\n"
 		   "  -V, --version      the version\n"
 		   "\nExit codes: 0 ok, 1 failure, 2 usage, 3 daemon unreachable, 4 permission denied,\n"
-		   "5 timed out, 6 connection lost, 7 stale page (status). See snapsafectl(8).\n");
+		   "5 timed out, 6 connection lost, 7 stale page (status), 8 some targets failed.\n"
+		   "See snapsafectl(8) and, for --vsock and --targets, docs/fleet.md.\n");
 }
 
 /* A mistake on the global command line: the message, and where the help is. */
@@ -167,38 +175,121 @@ int cli_value_command(int argc, char **argv, const char *value_name, const char 
 	return cli_json_end(&j);
 }
 
+/* The global options that take a value: both "--name VALUE" and "--name=VALUE". */
+enum global_option {
+	GLOBAL_RUNTIME_DIR, GLOBAL_VSOCK, GLOBAL_VSOCK_UDS, GLOBAL_TARGETS, GLOBAL_DEADLINE,
+	GLOBAL_PARALLEL, _GLOBAL_MAX,
+};
+
+static const char *const global_names[_GLOBAL_MAX] = {
+	[GLOBAL_RUNTIME_DIR] = "--runtime-dir", [GLOBAL_VSOCK] = "--vsock",
+	[GLOBAL_VSOCK_UDS] = "--vsock-uds", [GLOBAL_TARGETS] = "--targets",
+	[GLOBAL_DEADLINE] = "--deadline", [GLOBAL_PARALLEL] = "--parallel",
+};
+
+/* Which global option @arg is; its value in @ret_value (NULL: the next argument). */
+static int global_option(const char *arg, const char **ret_value)
+{
+	for (int i = 0; i < _GLOBAL_MAX; i++) {
+		size_t len = strlen(global_names[i]);
+
+		if (strncmp(arg, global_names[i], len) != 0)
+			continue;
+		if (arg[len] == '\0') {
+			*ret_value = NULL;
+			return i;
+		}
+		if (arg[len] == '=') {
+			*ret_value = arg + len + 1;
+			return i;
+		}
+	}
+	return -1;
+}
+
+/* A fleet option's value. Return: -1 to go on, else an exit code (reported). */
+static int take_fleet_option(int opt, const char *value)
+{
+	struct target t;
+	char why[512];
+	uint64_t v;
+	int r;
+
+	switch (opt) {
+	case GLOBAL_VSOCK:
+	case GLOBAL_VSOCK_UDS:
+		if (target_parse_kind(opt == GLOBAL_VSOCK ? TARGET_VSOCK : TARGET_VSOCK_UDS, value,
+				      &t, why, sizeof(why)) < 0)
+			return usage_error("%s: %s", global_names[opt], why);
+		if (targets_add(&cli_fleet.targets, &t) < 0)
+			return cli_fail(CLI_EXIT_FAILURE, -ENOMEM, "out of memory");
+		return -1;
+	case GLOBAL_TARGETS:
+		r = targets_read_file(value, &cli_fleet.targets, why, sizeof(why));
+		if (r == -EINVAL)
+			return usage_error("--targets: %s", why);
+		if (r < 0)
+			return cli_fail(CLI_EXIT_FAILURE, r, "--targets: %s", why);
+		return -1;
+	case GLOBAL_DEADLINE:
+		if (parse_uint_str(value, 10, UINT32_MAX, &v) < 0 || v == 0)
+			return usage_error("--deadline wants milliseconds, 1 or more, not '%s'",
+					   value);
+		cli_fleet.deadline_ms = v;
+		return -1;
+	case GLOBAL_PARALLEL:
+		if (parse_uint_str(value, 10, 65536, &v) < 0 || v == 0)
+			return usage_error("--parallel wants a number from 1 to 65536, not '%s'",
+					   value);
+		cli_fleet.parallel = (unsigned)v;
+		return -1;
+	}
+	return -1;
+}
+
 /*
  * Take the global options out of the arguments wherever they stand, so that they may come
- * after the subcommand too: "--json", "--json=MODE", "--runtime-dir DIR" and
- * "--runtime-dir=DIR". No subcommand option takes a value that could be confused with them.
- * "--" ends the scan. Mistakes are reported after the scan, once --json is known, so that
- * they are JSON too when it asks for it.
+ * after the subcommand too: "--json", "--json=MODE", and those of global_names, as
+ * "--name VALUE" or "--name=VALUE". No subcommand option takes a value that could be
+ * confused with them. "--" ends the scan. Mistakes are reported after the scan, once
+ * --json is known, so that they are JSON too when it asks for it.
  */
-static int take_global_options(int *argc, char **argv, const char **dir)
+static int take_global_options(int *argc, char **argv, const char **dir, bool *ret_fleet_tuned)
 {
-	const char *bad_json = NULL, *bad_dir = NULL;
-	int i, j;
+	const char *bad_json = NULL, *missing = NULL;
+	const char *values[64];
+	int opts[64], n = 0, i, j;
 
 	for (i = 1, j = 1; i < *argc; i++) {
+		const char *value;
+		int opt;
+
 		if (strcmp(argv[i], "--") == 0) {
 			while (i < *argc)
 				argv[j++] = argv[i++];
 			break;
 		}
-		if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "--json=short") == 0)
+		opt = global_option(argv[i], &value);
+		if (strcmp(argv[i], "--json") == 0 || strcmp(argv[i], "--json=short") == 0) {
 			cli_json = CLI_JSON_SHORT;
-		else if (strcmp(argv[i], "--json=pretty") == 0)
+		} else if (strcmp(argv[i], "--json=pretty") == 0) {
 			cli_json = CLI_JSON_PRETTY;
-		else if (strncmp(argv[i], "--json=", 7) == 0)
+		} else if (strncmp(argv[i], "--json=", 7) == 0) {
 			bad_json = argv[i];
-		else if (strncmp(argv[i], "--runtime-dir=", 14) == 0)
-			*dir = argv[i] + 14;
-		else if (strcmp(argv[i], "--runtime-dir") == 0 && i + 1 < *argc)
-			*dir = argv[++i];
-		else if (strcmp(argv[i], "--runtime-dir") == 0)
-			bad_dir = argv[i];
-		else
+		} else if (opt >= 0) {
+			if (!value && i + 1 < *argc)
+				value = argv[++i];
+			if (!value)
+				missing = global_names[opt];
+			else if (n < (int)(sizeof(opts) / sizeof(opts[0]))) {
+				opts[n] = opt;
+				values[n++] = value;
+			} else {
+				missing = "too many options:";
+			}
+		} else {
 			argv[j++] = argv[i];
+		}
 	}
 	*argc = j;
 	argv[j] = NULL;
@@ -208,8 +299,23 @@ static int take_global_options(int *argc, char **argv, const char **dir)
 		return usage_error("%s: the JSON modes are --json (one line) and --json=pretty",
 				   bad_json);
 	}
-	if (bad_dir)
-		return usage_error("%s needs a directory", bad_dir);
+	if (missing)
+		return usage_error("%s needs a value", missing);
+	for (i = 0; i < n; i++) {
+		int r;
+
+		if (opts[i] == GLOBAL_RUNTIME_DIR) {
+			*dir = values[i];
+			continue;
+		}
+		*ret_fleet_tuned |= opts[i] == GLOBAL_DEADLINE || opts[i] == GLOBAL_PARALLEL;
+		r = take_fleet_option(opts[i], values[i]);
+		if (r >= 0)
+			return r;
+		/* An empty targets file must not fall back to the local daemon. */
+		if (opts[i] == GLOBAL_TARGETS && cli_fleet.targets.n == 0)
+			return usage_error("--targets %s names no target", values[i]);
+	}
 	return -1;
 }
 
@@ -217,9 +323,10 @@ static int run(int argc, char **argv, const char **ret_cmd)
 {
 	const struct cli_command *cmd;
 	const char *dir = NULL;
+	bool fleet_tuned = false;
 	int i, r;
 
-	r = take_global_options(&argc, argv, &dir);
+	r = take_global_options(&argc, argv, &dir, &fleet_tuned);
 	if (r >= 0)
 		return r;
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
@@ -245,8 +352,17 @@ static int run(int argc, char **argv, const char **ret_cmd)
 		return usage_error("unknown subcommand '%s'", argv[i]);
 	if (dir && !*dir)
 		return usage_error("--runtime-dir needs a non-empty directory");
-	client_set_runtime_dir(dir);
 	*ret_cmd = cmd->name;
+	if (cli_fleet.targets.n > 0) {
+		if (dir)
+			return usage_error("--runtime-dir and fleet targets: name a local daemon as "
+					   "unix:DIR in --targets");
+		return cli_fleet_command(argc - i, argv + i);
+	}
+	if (fleet_tuned)
+		return usage_error("--deadline and --parallel apply to --vsock, --vsock-uds and "
+				   "--targets only");
+	client_set_runtime_dir(dir);
 	return cmd->run(argc - i, argv + i);
 }
 

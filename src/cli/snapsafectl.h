@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "json.h"
+#include "target.h"
 
 /* Exit codes; scripts rely on them, so they only ever get added to. */
 enum {
@@ -24,6 +25,7 @@ enum {
 	CLI_EXIT_TIMEOUT	= 5,	/* wait-watchers timed out */
 	CLI_EXIT_LOST		= 6,	/* the daemon closed the connection or spoke garbage mid-request */
 	CLI_EXIT_STALE		= 7,	/* status: the page says a daemon runs, but none owns it */
+	CLI_EXIT_PARTIAL	= 8,	/* fleet mode: some of several targets failed */
 };
 
 struct cli_command {
@@ -138,6 +140,25 @@ int cli_too_old(const char *cmd, const char *request, int error, const char *tex
  */
 int cli_value_command(int argc, char **argv, const char *value_name, const char *request,
 		      const char *json_key, const char *flag_key, bool flag);
+
+/* ---- fleet-command.c: one subcommand on many daemons (docs/fleet.md) ---- */
+
+/* The global options of fleet mode, filled by main.c. */
+struct cli_fleet {
+	struct targets targets;		/* --vsock, --vsock-uds, --targets; none: local mode */
+	uint64_t deadline_ms;		/* --deadline */
+	unsigned parallel;		/* --parallel */
+};
+extern struct cli_fleet cli_fleet;
+
+/* cli_fleet_supports() - may subcommand @name run in fleet mode? */
+bool cli_fleet_supports(const char *name);
+
+/*
+ * cli_fleet_command() - run subcommand argv[0] (its options after it) on every target.
+ * Return: the exit code.
+ */
+int cli_fleet_command(int argc, char **argv);
 
 int cmd_status(int argc, char **argv);
 int cmd_trigger(int argc, char **argv);
