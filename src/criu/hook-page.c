@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The page of a daemon that was checkpointed with the container it serves. At pre-resume that
- * daemon is stopped like every restored task and cannot answer, yet nothing in the tree may
- * run before the page changes. So the hook does the one thing the daemon's next control raise
+ * The page of a daemon that was checkpointed with the container it serves. At post-restore
+ * that daemon is stopped like every restored task and cannot answer, yet nothing in the tree
+ * may run before the page changes. So the hook does the one thing the daemon's next control raise
  * would do to the page: generation + 1 and the epoch SNAPSAFE_EPOCH_MAKE(control, counter + 1)
  * in one 64-bit store, as snapsafed publishes them (page.h). No one else writes meanwhile:
  * the only writer is stopped. At post-resume the hook asks that daemon for TRIGGER <that

@@ -4,13 +4,17 @@
  * configuration) that raises the generation of the snapsafed whose page a restored container
  * maps, before anything in the container runs (docs/containers.md, snapsafe-criu-hook(8)).
  *
- * At pre-resume every restored task exists and is stopped. The page is looked up as the
- * restored tree sees it, /proc/$CRTOOLS_INIT_PID/root + the runtime directory, and its owner
+ * It raises at post-restore: every restored task exists, with its memory, and none has run
+ * anything of its own yet; it will not until CRIU resumes the tree. Post-restore, not
+ * pre-resume, because CRIU aborts the restore (and kills the tree) when a post-restore script
+ * fails, while a failed pre-resume script is only logged and the tree resumes all the same.
+ * The page is looked up as the restored tree sees it, /proc/$CRTOOLS_INIT_PID/root + the runtime directory, and its owner
  * (the flock holder) decides:
  * - a daemon outside the tree (the host's, bind-mounted into the container): TRIGGER on its
  *   socket, then the page must show the new generation;
  * - a daemon inside the tree (the container's own, stopped too): the raise is written into
- *   the page (hook-page.c), and at post-resume TRIGGER on its socket tells its watchers.
+ *   the page (hook-page.c), and at post-resume, when it runs again, TRIGGER on its socket
+ *   publishes the same generation and tells its watchers.
  * Anything that prevents the raise exits 1, which makes CRIU abort the restore. A tree in
  * which no page exists at that path has nothing that serves from one: exit 0, with a note.
  * Every other action: exit 0.
@@ -73,7 +77,7 @@ static int raise_outside(const struct paths *p, pid_t owner)
 	return 0;
 }
 
-static int pre_resume(const struct paths *p, pid_t init)
+static int post_restore(const struct paths *p, pid_t init)
 {
 	pid_t owner;
 	int64_t gen;
@@ -97,7 +101,7 @@ static int pre_resume(const struct paths *p, pid_t init)
 	return 0;
 }
 
-/* After pre_resume() wrote the page of a restored daemon: that daemon runs now; tell it. */
+/* After post_restore() wrote the page of a restored daemon: that daemon runs now; tell it. */
 static int post_resume(const struct paths *p, pid_t init)
 {
 	int64_t page_gen, gen;
@@ -130,14 +134,14 @@ int main(int argc, char **argv)
 			"A CRIU action script: it reads CRTOOLS_SCRIPT_ACTION and CRTOOLS_INIT_PID.\n");
 		return 2;
 	}
-	if (strcmp(action, "pre-resume") != 0 && strcmp(action, "post-resume") != 0)
+	if (strcmp(action, "post-restore") != 0 && strcmp(action, "post-resume") != 0)
 		return 0;
 	if (!init_s || parse_uint_str(init_s, 10, INT32_MAX, &init) < 0 || init < 1)
 		return fail("CRTOOLS_INIT_PID is not a pid", EINVAL);
 	r = paths_of((pid_t)init, &p);
 	if (r < 0)
 		return fail("the runtime directory", -r);
-	if (strcmp(action, "pre-resume") == 0)
-		return pre_resume(&p, (pid_t)init);
+	if (strcmp(action, "post-restore") == 0)
+		return post_restore(&p, (pid_t)init);
 	return post_resume(&p, (pid_t)init);
 }

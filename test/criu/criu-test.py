@@ -21,11 +21,19 @@ Cases:
   watcher-sees-restore           a watcher in the restored client gets the new generation
                                  before anything else happens, and `snapsafectl wait-watchers`
                                  waits until it acknowledges
+  hook-refuses-without-daemon    the daemon stopped before the restore: the hook cannot raise,
+                                 so CRIU must abort the restore and nothing of it runs
+  own-daemon-hook                snapsafed runs inside the checkpointed tree (a container's own
+                                 daemon), restored with it and stopped at pre-resume: the hook
+                                 raises in its page, the clone's first draw is a new seed, and
+                                 at post-resume the restored daemon itself publishes the raise
 """
 import os
+import signal
 import subprocess
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 from criulib import (Criu, Daemon, Fail, Lines, become_subreaper, cleanup, deadline_loop,
                      reap, wait_asleep_in, workdir)
 
@@ -34,6 +42,7 @@ SNAPSAFED, SNAPSAFECTL, HOOK, DRAW_WOF, DRAW, FETCH = map(os.path.abspath, sys.a
 BEFORE = 300        # draws of the original before the checkpoint
 AFTER = 2000        # draws read from each clone
 POLL_SYSCALLS = {7, 271}   # poll, ppoll
+started = []               # pids of the trees we started or restored: killed on the way out
 
 
 def parse_draw(line):
@@ -48,16 +57,15 @@ def parse_draw(line):
 class Original:
     """The client as pid 1 of a new pid namespace, stdout a pipe of ours."""
 
-    def __init__(self, program, mode, env, wd):
+    def __init__(self, command, env, wd):
         self.out_r, out_w = os.pipe()
         self.in_r, self.in_w = os.pipe()
         # unshare writes to its own stderr when the dump kills its child: keep that out of
         # the client's, a file that CRIU restores as it was (same size).
         self.err = open(os.path.join(wd, "unshare.err"), "w")
-        self.unshare = subprocess.Popen(
-            ["unshare", "-p", "-f", "setsid", "sh", "-c", 'exec "$0" "$1" 2>"$2"', program,
-             mode, os.path.join(wd, "client.err")],
-            stdin=self.in_r, stdout=out_w, stderr=self.err, env=env)
+        self.unshare = subprocess.Popen(["unshare", "-p", "-f", "setsid"] + command,
+                                        stdin=self.in_r, stdout=out_w, stderr=self.err,
+                                        env=env)
         os.close(out_w)
         self.pipe_ino = os.fstat(self.out_r).st_ino
         self.stdin_ino = os.fstat(self.in_r).st_ino
@@ -71,6 +79,7 @@ class Original:
                 raise Fail(f"unshare exited ({self.unshare.poll()})")
             if words:
                 self.pid = int(words[0])
+                started.append(self.pid)
                 break
             os.sched_yield()
 
@@ -95,11 +104,16 @@ def watcher_fd(pid):
     return found[0]
 
 
-def checkpoint(criu, daemon, program, mode, wd):
-    """Start the client, read BEFORE draws, dump it. Returns (lines, images, inodes)."""
-    env = dict(os.environ, SNAPSAFE_RUNTIME_DIR=daemon.rt)
+def client_command(program, mode, wd):
+    return ["sh", "-c", 'exec "$0" "$1" 2>"$2"', program, mode, os.path.join(wd, "client.err")]
+
+
+def checkpoint(criu, rt, command, mode, wd, dump_options=()):
+    """Start @command (the client as pid 1) with the runtime directory @rt, read BEFORE draws,
+    dump it. Returns (memory line, draws, images, inodes)."""
+    env = dict(os.environ, SNAPSAFE_RUNTIME_DIR=rt)
     env.pop("SNAPSAFE_ENGINE", None)
-    orig = Original(program, mode, env, wd)
+    orig = Original(command, env, wd)
     memory = orig.lines.next()
     draws = [parse_draw(orig.lines.next()) for _ in range(BEFORE)]
     # Read no more: the pipe fills and the client sleeps in poll(), holding no drawn output.
@@ -107,7 +121,7 @@ def checkpoint(criu, daemon, program, mode, wd):
     images = os.path.join(wd, "images")
     os.mkdir(images)
     inodes = {"out": fd_inode(orig.pid, 1, "pipe"), "in": fd_inode(orig.pid, 0, "pipe")}
-    args = ["dump", "-t", str(orig.pid), "-D", images]
+    args = ["dump", "-t", str(orig.pid), "-D", images, *dump_options]
     if mode == "watch":
         _, inodes["sock"] = watcher_fd(orig.pid)
         args += ["--external", f"unix[{inodes['sock']}]"]
@@ -134,14 +148,14 @@ class Clone:
         reap(self.pid, self.name)
 
 
-def restore(criu, daemon, images, inodes, hook, names, wd):
+def restore(criu, daemon, images, inodes, hook, names, wd, rt=None, options=()):
     """Restore one clone per name, all at once. Returns the clones, running."""
     calls = []
     for name in names:
         out_r, out_w = os.pipe()
         in_r, in_w = os.pipe()
         pidfile = os.path.join(wd, f"{name}.pid")
-        args = ["restore", "-D", images, "-d", "--pidfile", pidfile,
+        args = ["restore", "-D", images, "-d", "--pidfile", pidfile, *options,
                 "--inherit-fd", f"fd[{out_w}]:pipe:[{inodes['out']}]",
                 "--inherit-fd", f"fd[{in_r}]:pipe:[{inodes['in']}]"]
         fds = [out_w, in_r]
@@ -154,7 +168,7 @@ def restore(criu, daemon, images, inodes, hook, names, wd):
             fds.append(sock.fileno())
         if hook:
             args += ["--action-script", hook]
-        env = dict(os.environ, SNAPSAFE_RUNTIME_DIR=daemon.rt)
+        env = dict(os.environ, SNAPSAFE_RUNTIME_DIR=rt or daemon.rt)
         calls.append((name, pidfile, out_r, out_w, in_r, in_w, sock,
                       criu.run(args, env=env, pass_fds=fds)))
     clones = []
@@ -164,6 +178,7 @@ def restore(criu, daemon, images, inodes, hook, names, wd):
         os.close(out_w)
         os.close(in_r)
         pid = int(open(pidfile).read())
+        started.append(pid)
         clones.append(Clone(name, pid, Lines(out_r, f"clone {name}"), in_w, sock))
     return clones
 
@@ -197,7 +212,8 @@ def assert_engine(draws, who):
 
 
 def case_two_clones(criu, daemon, program, want_memory, hook, wd):
-    memory, orig, images, inodes = checkpoint(criu, daemon, program, "draw", wd)
+    memory, orig, images, inodes = checkpoint(criu, daemon.rt, client_command(program, "draw", wd),
+                                              "draw", wd)
     if memory != f"M {want_memory}":
         if want_memory == "droppable":
             print(f"SKIP: the engine state is '{memory[2:]}': this kernel has no MAP_DROPPABLE")
@@ -257,7 +273,8 @@ def droppable_no_hook(criu, daemon, wd):
 
 
 def watcher_sees_restore(criu, daemon, wd):
-    memory, orig, images, inodes = checkpoint(criu, daemon, DRAW_WOF, "watch", wd)
+    memory, orig, images, inodes = checkpoint(criu, daemon.rt,
+                                              client_command(DRAW_WOF, "watch", wd), "watch", wd)
     gen0 = daemon.generation()
     (clone,) = restore(criu, daemon, images, inodes, HOOK, ["a"], wd)
     gen = daemon.generation()
@@ -283,11 +300,69 @@ def watcher_sees_restore(criu, daemon, wd):
     clone.finish()
 
 
+def hook_refuses_without_daemon(criu, daemon, wd):
+    _, _, images, inodes = checkpoint(criu, daemon.rt, client_command(DRAW_WOF, "draw", wd),
+                                      "draw", wd)
+    daemon.stop()   # the page says that no daemon runs; nobody answers on the socket
+    try:
+        restore(criu, daemon, images, inodes, HOOK, ["a"], wd)
+    except Fail as e:
+        if "criu restore failed" not in str(e):
+            raise
+        # CRIU writes the pidfile only once the tree is to resume; it killed the tree instead.
+        if os.path.exists(os.path.join(wd, "a.pid")):
+            raise Fail("criu failed, but after the restored tree was let run (a.pid exists)")
+        print("restore refused, as it must be: the hook could not raise")
+        return
+    raise Fail("the restore went on although the hook could not raise the generation")
+
+
+OWN_DAEMON = """
+"$0" --runtime-dir "$1" --kmsg-path "$2" --no-uevent --verbose </dev/null >/dev/null 2>"$3" &
+# Wait for the daemon to answer (the test's deadline on the first line bounds this).
+until "$4" --runtime-dir "$1" status >/dev/null 2>&1; do :; done
+exec "$5" draw 2>"$6"
+"""
+
+
+def own_daemon_hook(criu, daemon, wd):
+    rt = os.path.join(wd, "own-rt")
+    kmsg = os.path.join(wd, "own-kmsg")
+    open(kmsg, "w").close()
+    command = ["sh", "-c", OWN_DAEMON, SNAPSAFED, rt, kmsg, os.path.join(wd, "own.log"),
+               SNAPSAFECTL, DRAW_WOF, os.path.join(wd, "client.err")]
+    # The daemon holds a flock on its page: CRIU dumps and restores it only when asked.
+    memory, orig, images, inodes = checkpoint(criu, rt, command, "draw", wd, ["--file-locks"])
+    if memory != "M wipeonfork":
+        raise Fail(f"the client's engine state is '{memory}', expected wipeonfork")
+    assert_engine(orig, "the original")
+    gen0 = orig[-1]["generation"]
+    (clone,) = restore(criu, daemon, images, inodes, HOOK, ["a"], wd, rt=rt,
+                       options=["--file-locks"])
+    draws = [parse_draw(clone.lines.next()) for _ in range(AFTER)]
+    assert_engine(draws, "the clone")
+    fresh_first_draws(orig, {"a": draws}, gen0)
+    if repeats(orig, draws):
+        raise Fail(f"the clone repeats {repeats(orig, draws)} of the original's outputs")
+    # The restored daemon, running again, was asked at post-resume to publish the raise.
+    status = Daemon.request_at(os.path.join(rt, "control.sock"), "STATUS")
+    fields = dict(w.split("=", 1) for w in status.split()[1:] if "=" in w)
+    if int(fields["generation"]) != gen0 + 1 or fields.get("raise_notifier") != "control":
+        raise Fail(f"the restored daemon says {status!r}: expected generation {gen0 + 1}, "
+                   "raised by control")
+    print(f"own daemon: generation {gen0} at the checkpoint, the clone's first draw at "
+          f"{draws[0]['generation']} from seed {draws[0]['reseeds']}; the restored daemon "
+          f"publishes {fields['generation']}")
+    clone.finish()
+
+
 CASES = {
     "wipeonfork-no-hook-repeats": wipeonfork_no_hook_repeats,
     "wipeonfork-hook-never-repeats": wipeonfork_hook_never_repeats,
     "droppable-no-hook": droppable_no_hook,
     "watcher-sees-restore": watcher_sees_restore,
+    "hook-refuses-without-daemon": hook_refuses_without_daemon,
+    "own-daemon-hook": own_daemon_hook,
 }
 
 
@@ -307,6 +382,12 @@ def main():
         CASES[CASE](criu, daemon, wd)
     finally:
         daemon.stop()
+        for pid in started:     # a failed case may leave a tree running: end it
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
     cleanup(wd)
     print(f"ok: {CASE}")
 

@@ -65,9 +65,14 @@ class Daemon:
                 select.select([], [], [], 0.01)  # not yet bound: poll again shortly
 
     def request(self, line, timeout=STEP):
+        return Daemon.request_at(self.sock, line, timeout)
+
+    @staticmethod
+    def request_at(path, line, timeout=STEP):
+        """One request on the socket at @path; its reply line."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
-            s.connect(self.sock)
+            s.connect(path)
             s.sendall(line.encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):
