@@ -324,8 +324,11 @@ class Initramfs:
         where the guest's loader finds it without an ld.so.cache. The guest then runs the
         host's own userland binaries (the guest kernels are Debian 12's too)."""
         self.add_file(path, host_path, mode)
-        r = subprocess.run(['ldd', host_path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True)
+        try:
+            r = subprocess.run(['ldd', host_path], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            raise VmError('ldd %s did not finish in 60 s' % host_path)
         if r.returncode != 0:
             raise VmError('ldd %s failed:\n%s' % (host_path, r.stdout))
         for line in r.stdout.splitlines():

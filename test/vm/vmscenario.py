@@ -76,9 +76,9 @@ def build_guest_programs(args, extra=None):
             subprocess.run(['meson', 'setup', nested, src, '-Db_sanitize=none',
                             '-Dbench=disabled', '-Dfuzzers=false', '-Dtests=true',
                             '-Dvm_tests=true', '-Dsystemd=disabled'],
-                           check=True, stdout=subprocess.DEVNULL)
+                           check=True, stdout=subprocess.DEVNULL, timeout=600)
         subprocess.run(['meson', 'compile', '-C', nested] + [t[0] for t in targets.values()],
-                       check=True, stdout=subprocess.DEVNULL)
+                       check=True, stdout=subprocess.DEVNULL, timeout=1800)
     return {k: os.path.join(nested, t[1], t[2] if len(t) > 2 else t[0])
             for k, t in targets.items()}
 
@@ -330,7 +330,8 @@ def run(args, body, workname):
         body(session, args)
         session.results['seconds'] = round(time.monotonic() - t0, 1)
         ok = True
-    except (TestFailure, VmError, subprocess.CalledProcessError) as e:
+    except (TestFailure, VmError, subprocess.CalledProcessError,
+            subprocess.TimeoutExpired) as e:
         print('FAIL: %s' % e, file=sys.stderr)
         session.dump()
     finally:
