@@ -8,8 +8,8 @@
  * anything of its own yet; it will not until CRIU resumes the tree. Post-restore, not
  * pre-resume, because CRIU aborts the restore (and kills the tree) when a post-restore script
  * fails, while a failed pre-resume script is only logged and the tree resumes all the same.
- * The page is looked up as the restored tree sees it, /proc/$CRTOOLS_INIT_PID/root + the runtime directory, and its owner
- * (the flock holder) decides:
+ * The page is looked up as the restored tree sees it, /proc/$CRTOOLS_INIT_PID/root + the
+ * runtime directory, and its owner (the flock holder) decides:
  * - a daemon outside the tree (the host's, bind-mounted into the container): TRIGGER on its
  *   socket, then the page must show the new generation;
  * - a daemon inside the tree (the container's own, stopped too): the raise is written into
@@ -31,6 +31,8 @@
 
 #define HOOK_NAME "snapsafe-criu-hook"
 
+static const char *action;	/* CRTOOLS_SCRIPT_ACTION */
+
 struct paths {
 	char page[HOOK_PATH_MAX];
 	char sock[HOOK_PATH_MAX];
@@ -38,8 +40,9 @@ struct paths {
 
 static int fail(const char *what, int error)
 {
-	fprintf(stderr, HOOK_NAME ": %s: %s; the restore must not go on\n", what,
-		strerror(error));
+	/* At post-restore our exit status makes CRIU kill the tree; at post-resume it runs. */
+	fprintf(stderr, HOOK_NAME " (%s): %s: %s%s\n", action, what, strerror(error),
+		strcmp(action, "post-restore") == 0 ? "; the restore must not go on" : "");
 	return 1;
 }
 
@@ -122,13 +125,13 @@ static int post_resume(const struct paths *p, pid_t init)
 
 int main(int argc, char **argv)
 {
-	const char *action = getenv("CRTOOLS_SCRIPT_ACTION");
 	const char *init_s = getenv("CRTOOLS_INIT_PID");
 	struct paths p;
 	uint64_t init;
 	int r;
 
 	(void)argv;
+	action = getenv("CRTOOLS_SCRIPT_ACTION");
 	if (argc > 1 || !action) {
 		fprintf(stderr, "usage: criu restore --action-script " HOOK_NAME " ...\n"
 			"A CRIU action script: it reads CRTOOLS_SCRIPT_ACTION and CRTOOLS_INIT_PID.\n");

@@ -371,7 +371,7 @@ def main():
         raise SystemExit(f"unknown case {CASE}; one of {', '.join(CASES)}")
     if os.geteuid() != 0:
         raise Fail("the criu suite needs root (CRIU dumps and restores process trees)")
-    fetched = subprocess.run([FETCH], capture_output=True, text=True, timeout=1800)
+    fetched = subprocess.run([FETCH], capture_output=True, text=True, timeout=600)
     if fetched.returncode != 0:
         raise Fail(f"CRIU 4.2.1 is not usable here:\n{fetched.stderr}")
     become_subreaper()

@@ -177,10 +177,13 @@ class Lines:
                     raise Fail(f"{self.name} closed its output")
                 self.buf += chunk
 
-    def rest(self):
-        """What the pipe still holds once the writer is gone."""
+    def rest(self, seconds=STEP):
+        """What the pipe still holds, up to its end: every writer must be gone."""
         out = []
-        while True:
+        for left in deadline_loop(f"the end of {self.name}'s output", seconds):
+            r, _, _ = select.select([self.fd], [], [], max(left, 0))
+            if not r:
+                continue
             chunk = os.read(self.fd, 65536)
             if not chunk:
                 break
