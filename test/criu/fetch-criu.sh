@@ -4,7 +4,9 @@
 # CRIU for the criu suite: 4.2.1 from Debian sid, unpacked into a cached root with its own
 # libraries (test/helpers/fetch-debian-root.sh), and `criu check` run once. Debian 12's CRIU
 # 3.17 cannot dump on current kernels and trixie's 4.1.1 hangs in dump; 4.2.1 works.
-# Prints the command that runs criu through the root's own loader, one word per line.
+# Prints the command that runs criu through the root's own loader, one word per line. In the
+# suite it loads no plugin, and the only program it starts is the action script, through the
+# machine's own sh (an exec'd program does not inherit the loader's --library-path).
 # Exit 1 with the reason when CRIU cannot be fetched or `criu check` fails.
 set -euo pipefail
 
