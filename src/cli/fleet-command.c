@@ -78,7 +78,8 @@ static int err_reply(const struct fleet_command *cmd, const struct protocol_line
 	case EACCES:
 	case EPERM:
 		code = CLI_EXIT_DENIED;
-		hint = " (over vsock: the daemon's --vsock-allow)";
+		if (!memmem(l->words, l->words_len, "--vsock-allow", 13))
+			hint = " (over vsock: the daemon's --vsock-allow decides)";
 		break;
 	case ETIMEDOUT:
 		code = CLI_EXIT_TIMEOUT;
