@@ -64,7 +64,12 @@ const char *policy_mode_name(enum engine_mode m)
  * plane's resume causes. Without a daemon the kernel serves until one appears and raises.
  * One process-wide baseline of the page's words, updated under a claim (guard.h): a caller
  * that finds it taken serves from the kernel this time.
+ *
+ * A test build (SNAPSAFE_TEST_NO_VMCLOCK_HOLD, with SNAPSAFE_TEST_NO_HWRNG) compiles the hold
+ * out: the VM clone tests' negative control, to show that a reseed from getrandom() alone
+ * right after a restore repeats across clones. No run-time switch exists.
  */
+#ifndef SNAPSAFE_TEST_NO_VMCLOCK_HOLD
 enum { HOLD = 1u << 0 };
 
 static unsigned int vm_claim;
@@ -109,6 +114,16 @@ static bool vmclock_held(const struct vmclock_map *vm, const struct snapsafe_pag
 	claim_drop(&vm_claim);
 	return held;
 }
+#else
+static bool vmclock_held(const struct vmclock_map *vm, const struct snapsafe_page *page,
+			 bool hw_mixed)
+{
+	(void)vm;
+	(void)page;
+	(void)hw_mixed;
+	return false;
+}
+#endif
 
 bool policy_engine_allowed(bool hw_mixed)
 {
