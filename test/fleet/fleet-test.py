@@ -1,0 +1,383 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""fleet-test: a host drives snapsafe in its guests over vsock, across a snapshot and clones
+(docs/fleet.md). Two scenarios, one QEMU guest each (Debian's 6.12 cloud kernel, TCG):
+
+  fleet     snapsafed --vsock-port in a guest whose vsock device is vhost-user (the
+            vhost-device-vsock backend, a hybrid vsock socket on the host), with fleet-app
+            drawing random bytes as a watcher. The host (orchestrator.py) quiesces it over
+            vsock, unplugs the device, snapshots, restores four clones with new vmgenid GUIDs,
+            plugs a device into each, then resumes three of them and waits for their watchers
+            with one snapsafectl command each, and only then calls each ready. Asserted: the
+            application in each acknowledged the new generation before its clone was called
+            ready; no draw repeats across the clones or with the original; the daemon logged
+            no warning about the resets. The fourth clone is the negative control: its
+            application holds its acknowledgement and the host calls it ready when resume
+            answers, without waiting: then the daemon still counts it outdated.
+  loopback  the daemon's vsock listener from inside a guest (vsock_loopback, CID 1): without
+            AF_VSOCK --vsock-port is exit 2; by default CID 1 reads (status, wait-watchers)
+            and is refused trigger, quiesce, resume; --vsock-allow local:control lets it;
+            a CID that no rule names is refused at connect.
+
+Exit 0 pass, 1 fail (consoles and daemon logs printed), 77 when QEMU cannot run.
+"""
+
+import lzma
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', 'vm'))
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True     # no __pycache__ in the source tree
+import vmlib  # noqa: E402
+import vmscenario as vs  # noqa: E402
+from vmscenario import check  # noqa: E402
+import orchestrator as orch  # noqa: E402
+
+PORT = 7000
+GUEST_CID = 3
+VSOCK_MODULES = ['vsock', 'vmw_vsock_virtio_transport_common', 'vmw_vsock_virtio_transport',
+                 'vsock_loopback']
+APP_LINE = re.compile(r'^(DRAW|SEEN|ACKED) gen=(\d+) mono=(\d+)(?: bytes=([0-9a-f]+))?')
+HOLD = '/tmp/hold-ack'
+GCTL = 'snapsafectl'
+CLONES = 3
+
+
+# ---- the host's side: the backend, the guest's extra QEMU arguments -------------------------
+
+def fetch_backend():
+    """vhost-device-vsock from Debian sid, fetched once into the cache; returns the command
+    prefix that runs it through its own loader."""
+    fetch = os.path.join(vmlib.source_root(), 'test', 'helpers', 'fetch-debian-root.sh')
+    r = subprocess.run([fetch, '--suites', 'sid', '--resolve', 'vhost-device-vsock',
+                        'vhost-device-vsock'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=1800)
+    if r.returncode != 0:
+        raise vmlib.VmError('cannot fetch vhost-device-vsock:\n' + r.stderr)
+    root = r.stdout.strip().splitlines()[-1]
+    lib = os.path.join(root, 'usr', 'lib', 'x86_64-linux-gnu')
+    return [os.path.join(lib, 'ld-linux-x86-64.so.2'), '--library-path', lib,
+            os.path.join(root, 'usr', 'bin', 'vhost-device-vsock')]
+
+
+class Backend:
+    """One vhost-device-vsock process: the vhost-user socket QEMU connects to, and the hybrid
+    vsock socket (uds) the host's snapsafectl connects to."""
+
+    def __init__(self, cmd, name, logdir):
+        self.dir = tempfile.mkdtemp(prefix='vsock-%s-' % name)
+        self.socket = os.path.join(self.dir, 'vhost.sock')
+        self.uds = os.path.join(self.dir, 'v.sock')
+        self.log = open(os.path.join(logdir, name + '.vhost-device-vsock.log'), 'w')
+        self.proc = subprocess.Popen(cmd + ['--guest-cid', str(GUEST_CID), '--socket',
+                                            self.socket, '--uds-path', self.uds],
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not os.path.exists(self.socket):
+            if self.proc.poll() is not None:
+                raise vmlib.VmError('vhost-device-vsock exited (%d), see %s' % (
+                    self.proc.returncode, self.log.name))
+            if time.monotonic() > deadline:
+                raise vmlib.VmError('vhost-device-vsock made no socket in 60 s')
+            try:
+                self.proc.wait(timeout=0.02)    # returns at once if the backend dies
+            except subprocess.TimeoutExpired:
+                pass
+
+    def target(self):
+        return '%s:%d' % (self.uds, PORT)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def qemu_args(backend=None):
+    """Shared memory (vhost-user needs it), a PCIe root port to plug the device into, and,
+    for a fresh boot, the device itself. Identical for the original and its clones but for
+    the device, which the original no longer has when it is snapshotted."""
+    args = ['-object', 'memory-backend-memfd,id=mem,size=256M,share=on',
+            '-machine', 'memory-backend=mem',
+            '-device', 'pcie-root-port,id=rp0,bus=pcie.0,chassis=1,slot=1']
+    if backend:
+        args += ['-chardev', 'socket,id=vsockchr,path=' + backend.socket,
+                 '-device', 'vhost-user-vsock-pci,chardev=vsockchr,id=vsock0,bus=rp0']
+    return args
+
+
+def make_initramfs(progs, kernel, out):
+    """vmscenario's guest programs, fleet-app, and the vsock modules (decompressed: busybox's
+    insmod takes plain .ko files), loaded by /bin/load-vsock."""
+    ird = vs.initramfs(progs)
+    ird.add_file('/bin/fleet-app', progs['app'], 0o755)
+    kdir = os.path.join(kernel.root, 'lib', 'modules', kernel.release, 'kernel', 'net',
+                        'vmw_vsock')
+    for m in VSOCK_MODULES:
+        with open(os.path.join(kdir, m + '.ko.xz'), 'rb') as f:
+            ird.add_bytes('/lib/modules/%s.ko' % m, lzma.decompress(f.read()))
+    ird.add_bytes('/bin/load-vsock', ('#!/bin/sh\nset -e\n' + ''.join(
+        'insmod /lib/modules/%s.ko\n' % m for m in VSOCK_MODULES)).encode(), 0o755)
+    return ird.write(out)
+
+
+# ---- reading the application's lines --------------------------------------------------------
+
+def app_lines(g, kind):
+    out = []
+    for host_ns, line in g.console_lines():
+        m = APP_LINE.match(line)
+        if m and m.group(1) == kind:
+            out.append({'gen': int(m.group(2)), 'mono': int(m.group(3)), 'bytes': m.group(4),
+                        'host_ns': host_ns})
+    return out
+
+
+def wait_app(g, kind, pred, timeout=60):
+    return vs.wait_lines(g, 'no matching %s line of fleet-app' % kind,
+                         lambda: [e for e in app_lines(g, kind) if pred(e)], timeout)
+
+
+def start_app(s, g, daemon_args):
+    s.start_daemon(g, daemon_args)
+    g.run('SNAPSAFE_RUNTIME_DIR=%s fleet-app 50 %s >/dev/ttyS0 2>&1 &' % (vs.RUNTIME, HOLD))
+    g.wait_console(r'^WATCHING gen=', timeout=60)
+
+
+def daemon_problems(g):
+    """Warnings and errors in the daemon's log once it was ready (a reset vsock connection
+    must be neither)."""
+    _, out = g.run("sed -n '/Ready:/,$p' /tmp/snapsafed.log | grep -E '^<[0-4]>' || true")
+    return [ln for ln in out.splitlines() if ln.strip()]
+
+
+# ---- scenario: fleet --------------------------------------------------------------------------
+
+def scenario_fleet(s, args, kernel, initrd, backend_cmd, ctl):
+    res = s.results.setdefault('fleet', {})
+    backends = []
+    try:
+        b0 = Backend(backend_cmd, 'orig', s.work)
+        backends.append(b0)
+        g = s.guest('orig', kernel, initrd, extra_args=qemu_args(b0))
+        g.start()
+        g.wait_booted()
+        g.run('load-vsock')
+        start_app(s, g, '--vsock-port %d' % PORT)
+        vs.wait_lines(g, 'fewer than 10 draws', lambda: len(app_lines(g, 'DRAW')) >= 10, 60)
+
+        # Before the snapshot: quiesce over vsock, then the device goes.
+        q = orch.quiesce(ctl, [b0.target()])
+        res['quiesce_ms'] = q[b0.target()]['ms']
+        t0 = time.monotonic()
+        orch.unplug_vsock(g.qmp, 'vsock0', 'vsockchr')
+        res['unplug_s'] = round(time.monotonic() - t0, 2)
+        snap = os.path.join(s.work, 'fleet.snap')
+        res['snapshot_s'] = round(g.snapshot(snap), 2)
+        orig_draws = app_lines(g, 'DRAW')
+        g.stop()
+        b0.stop()
+        check(len(orig_draws) >= 10, 'orig: %d draws before the snapshot' % len(orig_draws))
+
+        # Restore: CLONES clones and the control, each with a new vmgenid GUID, then a
+        # device each.
+        clones = []
+        for i in range(CLONES + 1):
+            name = 'ctrl' if i == CLONES else 'clone%d' % (i + 1)
+            b = Backend(backend_cmd, name, s.work)
+            backends.append(b)
+            c = s.guest(name, kernel, initrd, guid=str(uuid.uuid4()), incoming=snap,
+                        extra_args=qemu_args())
+            c.backend = b
+            c.start()
+            clones.append(c)
+        for c in clones:
+            c.wait_incoming()
+        for c in clones:
+            c.resume()
+        ctrl = clones[-1]
+        ctrl.run('touch ' + HOLD)
+        # The fleet step starts right after the plugs: the first connections are reset until
+        # the guest has probed its new device, and snapsafectl tries again.
+        plug_t = {}
+        for c in clones:
+            orch.plug_vsock(c.qmp, 'vsock0', 'vsockchr', c.backend.socket, 'rp0')
+            plug_t[c.name] = time.monotonic()
+        fleet_clones = clones[:CLONES]
+        targets = [c.backend.target() for c in fleet_clones]
+
+        # The fleet step: resume all, wait for their watchers, only then ready.
+        step = orch.resume_and_wait(ctl, targets, wait_ms=30000)
+        res['fleet_step_ms'] = round(step['ms'], 1)
+        vmlib.log('fleet step (resume + wait-watchers, %d clones): %.0f ms' % (
+            CLONES, step['ms']))
+        marks = {c.name: c.guest_mono() for c in fleet_clones}
+        res['resume'] = {}
+        for c in fleet_clones:
+            t = c.backend.target()
+            r, w = step['resume'].get(t, {}), step['wait'].get(t, {})
+            check(r.get('ok') is True and r.get('quiesced') is False,
+                  '%s: resumed over vsock (%s)' % (c.name, r))
+            check(w.get('ok') is True and w.get('timed_out') is False,
+                  '%s: wait-watchers over vsock returned (%s)' % (c.name, w))
+            check(c.backend.target() in step['ready_at'], '%s: declared ready' % c.name)
+            res['resume'][c.name] = {'ms': r['ms'], 'attempts': r['attempts'],
+                                     'plug_to_answer_ms': round(
+                                         (step['ready_at'][c.backend.target()] -
+                                          plug_t[c.name]) * 1000)}
+            gen = r['generation']
+            acked = [e for e in app_lines(c, 'ACKED') if e['gen'] == gen] or \
+                wait_app(c, 'ACKED', lambda e, gen=gen: e['gen'] == gen)
+            check(acked[0]['mono'] < marks[c.name],
+                  '%s: fleet-app acknowledged generation %d before the clone was declared '
+                  'ready' % (c.name, gen))
+
+        # After ready: the daemons agree, and how fast a round trip is now.
+        rc, st, _, _ = orch.fleet(ctl, targets, 'status')
+        check(rc == 0 and all(o['outdated'] == 0 and not o['quiesced'] for o in st.values()),
+              'after ready: no watcher outdated, none quiesced (%s)' % st)
+        rtt = []
+        for _ in range(3):
+            _, st, _, _ = orch.fleet(ctl, targets, 'status')
+            rtt += [o['ms'] for o in st.values()]
+        res['status_round_trip_ms'] = {'min': min(rtt), 'max': max(rtt)}
+
+        # The negative control: ready when resume answers, without waiting.
+        neg = orch.resume_without_waiting(ctl, [ctrl.backend.target()])
+        mark = ctrl.guest_mono()
+        r = neg['resume'].get(ctrl.backend.target(), {})
+        check(r.get('ok') is True, 'ctrl: resumed over vsock (%s)' % r)
+        gen = r['generation']
+        _, st, _, _ = orch.fleet(ctl, [ctrl.backend.target()], 'status')
+        st = list(st.values())[0]
+        check(st.get('outdated', 0) >= 1,
+              'ctrl (negative control): called ready without waiting, its daemon still counts '
+              '%d outdated watcher(s)' % st.get('outdated', 0))
+        ctrl.run('rm ' + HOLD)
+        late = wait_app(ctrl, 'ACKED', lambda e: e['gen'] == gen)
+        check(late[0]['mono'] > mark,
+              'ctrl (negative control): fleet-app acknowledged generation %d only after the '
+              'clone was called ready' % gen)
+
+        # No draw repeats, across the clones and with the original, from the first raise in
+        # each clone on. Before it a clone is still quiesced and its draws come from the
+        # kernel, whose own window (until it has handled the vmgenid notification, its vDSO
+        # state is the snapshot's) is counted and reported, not snapsafe's to close.
+        gen_snap = orig_draws[-1]['gen']
+        seen, repeats, kernel_window = {}, [], []
+        for who, ds in [('orig', orig_draws)] + [(c.name, app_lines(c, 'DRAW')) for c in clones]:
+            for d in ds:
+                if d['bytes'] in seen and seen[d['bytes']][0] != who:
+                    first = seen[d['bytes']]
+                    after = who != 'orig' and d['gen'] > gen_snap or first[1] > gen_snap
+                    (repeats if after else kernel_window).append((first[0], who, d['bytes']))
+                seen.setdefault(d['bytes'], (who, d['gen'] if who != 'orig' else -1))
+        res['draws'] = len(seen)
+        res['draws_after_raise'] = sum(1 for w, g in seen.values() if w != 'orig' and
+                                       g > gen_snap)
+        res['kernel_window_repeats'] = len(kernel_window)
+        vmlib.log('draws: %d distinct; repeated before the first raise (the kernel\'s window): '
+                  '%d' % (len(seen), len(kernel_window)))
+        check(res['draws_after_raise'] >= 10 * len(clones),
+              '%d draws after the first raise in the clones' % res['draws_after_raise'])
+        check(not repeats, 'no draw after the first raise in a clone repeats one of another clone '
+              'or of the original (%d distinct draws; repeats: %s)' % (len(seen), repeats[:5]))
+        for c in clones:
+            problems = daemon_problems(c)
+            check(not problems, '%s: the daemon logged no warning or error (%s)' % (
+                c.name, problems))
+    finally:
+        for b in backends:
+            b.stop()
+
+
+# ---- scenario: loopback -----------------------------------------------------------------------
+
+def vctl(g, cmd, allow_fail=True):
+    """snapsafectl over vsock to the guest itself (CID 1); returns (exit code, output)."""
+    return g.run('%s --json --deadline 10000 --vsock 1:%d %s' % (GCTL, PORT, cmd), timeout=60,
+                 check=not allow_fail)
+
+
+def scenario_loopback(s, args, kernel, initrd):
+    res = s.results.setdefault('loopback', {})
+    g = s.guest('loop', kernel, initrd)
+    g.start()
+    g.wait_booted()
+    # No vsock in the kernel yet: an explicit --vsock-port cannot work.
+    rc, out = g.run('snapsafed --runtime-dir /run/novsock --vsock-port %d 2>&1' % PORT,
+                    timeout=60, check=False)
+    check(rc == 2 and 'no AF_VSOCK' in out, 'without vsock modules: exit 2 and why (%d: %s)'
+          % (rc, out.strip()))
+    g.run('load-vsock')
+    s.start_daemon(g, '--vsock-port %d' % PORT)
+    rc, out = vctl(g, 'status')
+    check(rc == 0 and '"ok":true' in out, 'CID 1 may read: status (%d %s)' % (rc, out))
+    rc, out = vctl(g, 'wait-watchers --timeout 0')
+    check(rc == 0, 'CID 1 may read: wait-watchers (%d %s)' % (rc, out))
+    for req in ('quiesce', 'resume', 'trigger'):
+        rc, out = vctl(g, req)
+        check(rc == 4 and '"errno":"EACCES"' in out, 'CID 1 is refused %s (%d %s)' % (
+            req, rc, out))
+    st = vs.status(g)
+    check(st['generation'] == 0 and not st['quiesced'],
+          'the refusals changed nothing (generation %d, quiesced %s)' % (
+              st['generation'], st['quiesced']))
+    _, log = g.run('cat /tmp/snapsafed.log')
+    check('Refused QUIESCE from vsock CID 1' in log, 'the refusal is in the audit trail')
+    res['refused'] = True
+
+    # The refusal is the policy's: with local:control the same requests work.
+    g.run('kill $(pidof snapsafed); i=0; while pidof snapsafed >/dev/null; do '
+          'i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done', timeout=60)
+    s.start_daemon(g, '--vsock-port %d --vsock-allow local:control' % PORT)
+    rc, out = vctl(g, 'quiesce')
+    check(rc == 0 and '"quiesced":true' in out, 'local:control: CID 1 may quiesce (%s)' % out)
+    rc, out = vctl(g, 'resume')
+    check(rc == 0, 'local:control: CID 1 may resume (%s)' % out)
+
+    # A CID no rule names is refused at connect.
+    g.run('kill $(pidof snapsafed); i=0; while pidof snapsafed >/dev/null; do '
+          'i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done', timeout=60)
+    s.start_daemon(g, '--vsock-port %d --vsock-allow host:control' % PORT)
+    rc, out = vctl(g, 'status')
+    check(rc == 4 and 'may not connect' in out, 'host:control only: CID 1 refused at connect '
+          '(%d %s)' % (rc, out))
+    res['policy'] = True
+
+
+def main():
+    ap = vs.arg_parser('snapsafe driven over vsock across snapshots and clones')
+    ap.add_argument('--scenario', choices=['fleet', 'loopback'], required=True)
+    ap.add_argument('--app')
+    ap.add_argument('--host-snapsafectl', required=True)
+    args = ap.parse_args()
+
+    def body(s, args):
+        progs = vs.build_guest_programs(args, extra={'app': ('fleet-app', 'test/fleet')})
+        kernel = vmlib.fetch_kernel('6.12', full=True)
+        initrd = make_initramfs(progs, kernel, os.path.join(s.work, 'initrd.cpio'))
+        if args.scenario == 'loopback':
+            scenario_loopback(s, args, kernel, initrd)
+        else:
+            scenario_fleet(s, args, kernel, initrd, fetch_backend(), args.host_snapsafectl)
+
+    sys.exit(vs.run(args, body, 'fleet-test-' + args.scenario))
+
+
+main()
