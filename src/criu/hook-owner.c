@@ -4,7 +4,8 @@
  * restored one too: CRIU restores file locks), and /proc/locks names the holder's pid in our
  * pid namespace. Whether that process belongs to the restored tree decides how the hook
  * raises: a daemon outside it (the host's, through a bind mount) answers on its socket; one
- * inside it is stopped with everything else until the tree resumes.
+ * inside it is stopped with everything else until the tree resumes. The page is the file the
+ * hook holds open, not a path: what the hook writes or checks is the file whose owner it found.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,14 +15,14 @@
 
 #include "hook.h"
 
-int hook_owner(const char *page_path, pid_t *ret_pid)
+int hook_owner(int page_fd, pid_t *ret_pid)
 {
 	struct stat st;
 	char line[512];
 	FILE *f;
 	int r = -ESRCH;
 
-	if (stat(page_path, &st) < 0)
+	if (fstat(page_fd, &st) < 0)
 		return -errno;
 	f = fopen("/proc/locks", "re");
 	if (!f)

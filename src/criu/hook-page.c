@@ -18,19 +18,28 @@
 #include "hook.h"
 #include "page.h"
 
-static struct snapsafe_page *page_map(const char *path, bool writable)
+/*
+ * The page that @page_fd (O_PATH, from hook_open_in()) holds, mapped. It is opened for I/O
+ * through /proc/self/fd: the same file, not a second lookup of its path; for writing only
+ * when a raise is to be written (the host's page may be bind-mounted read-only).
+ */
+static struct snapsafe_page *page_map(int page_fd, bool writable)
 {
+	char path[64];
 	struct stat st;
 	void *p;
-	int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW);
+	int fd;
 
-	if (fd < 0)
+	if (fstat(page_fd, &st) < 0)
 		return NULL;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < SNAPSAFE_PAGE_SIZE) {
-		close(fd);
+	if (!S_ISREG(st.st_mode) || st.st_size < SNAPSAFE_PAGE_SIZE) {
 		errno = EINVAL;
 		return NULL;
 	}
+	hook_fd_path(page_fd, path, sizeof(path));
+	fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
 	p = mmap(NULL, SNAPSAFE_PAGE_SIZE, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED,
 		 fd, 0);
 	close(fd);
@@ -45,9 +54,9 @@ static struct snapsafe_page *page_map(const char *path, bool writable)
 	return p;
 }
 
-int64_t hook_page_generation(const char *page_path)
+int64_t hook_page_generation(int page_fd)
 {
-	struct snapsafe_page *pg = page_map(page_path, false);
+	struct snapsafe_page *pg = page_map(page_fd, false);
 	uint32_t gen;
 
 	if (!pg)
@@ -57,9 +66,9 @@ int64_t hook_page_generation(const char *page_path)
 	return gen;
 }
 
-int64_t hook_page_raise(const char *page_path)
+int64_t hook_page_raise(int page_fd)
 {
-	struct snapsafe_page *pg = page_map(page_path, true);
+	struct snapsafe_page *pg = page_map(page_fd, true);
 	struct timespec ts;
 	uint64_t ge, ns;
 	uint32_t gen, epoch;

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * One TRIGGER on a daemon's control socket (docs/protocol.md), with a deadline for every
- * step: CRIU waits for the hook, and the restored tree waits for CRIU.
+ * step: CRIU waits for the hook, and the restored tree waits for CRIU. The socket was looked
+ * up inside the restored tree (hook-resolve.c: a socket, O_PATH) and is connected to as
+ * /proc/self/fd/N, which names that very socket: connect() does not walk the tree's path again.
  */
 #include <errno.h>
 #include <poll.h>
@@ -72,7 +74,7 @@ static int read_reply(int fd, char *buf, size_t size, int64_t deadline)
 	}
 }
 
-int64_t hook_trigger(const char *sock_path, uint32_t min_gen)
+int64_t hook_trigger(int sock_fd, uint32_t min_gen)
 {
 	int64_t deadline = now_ms() + HOOK_TIMEOUT_MS;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -80,9 +82,7 @@ int64_t hook_trigger(const char *sock_path, uint32_t min_gen)
 	char req[64], reply[512];
 	int fd, r, n;
 
-	if (strlen(sock_path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+	hook_fd_path(sock_fd, sa.sun_path, sizeof(sa.sun_path));
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;

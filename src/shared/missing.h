@@ -6,8 +6,10 @@
 #ifndef SNAPSAFE_SHARED_MISSING_H
 #define SNAPSAFE_SHARED_MISSING_H
 
+#include <stdint.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 
 #ifndef MAP_DROPPABLE
 #define MAP_DROPPABLE		0x08	/* Linux 6.11: zero-fill on pressure, wipe on fork, no dump */
@@ -36,5 +38,24 @@
 #ifndef FUTEX_BITSET_MATCH_ANY
 #define FUTEX_BITSET_MATCH_ANY	0xffffffff
 #endif
+
+/*
+ * openat2(2), Linux 5.6; glibc 2.36 has no wrapper. The kernel's struct open_how (its first,
+ * 24-byte version) under a name of our own, so that no libc or kernel header can clash.
+ */
+#ifndef SYS_openat2
+#define SYS_openat2		437
+#endif
+#ifndef RESOLVE_NO_MAGICLINKS
+#define RESOLVE_NO_MAGICLINKS	0x02
+#endif
+#ifndef RESOLVE_IN_ROOT
+#define RESOLVE_IN_ROOT		0x10
+#endif
+struct snapsafe_open_how {
+	uint64_t flags;
+	uint64_t mode;
+	uint64_t resolve;
+};
 
 #endif
