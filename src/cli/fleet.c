@@ -308,9 +308,12 @@ int fleet_run(const struct target *targets, size_t n, const struct fleet_params 
 			if (p->phase == PHASE_DONE)
 				continue;
 			if (p->phase == PHASE_IDLE) {
-				/* A try that waits for a free slot is due at the next event. */
-				if (p->next_try_ms < wake)
-					wake = p->next_try_ms > now ? p->next_try_ms : now + 1;
+				/*
+				 * A try that is due waits for a free slot: a slot is freed only by
+				 * an event or a deadline of an open connection, which wake us anyway.
+				 */
+				if (p->next_try_ms > now && p->next_try_ms < wake)
+					wake = p->next_try_ms;
 				continue;
 			}
 			if (p->phase_deadline_ms < wake)

@@ -108,10 +108,11 @@ int listener_vsock_start(struct event_loop *loop, struct server *srv, const stru
 	if (fd < 0) {
 		r = -errno;
 		if (r == -EAFNOSUPPORT)
-			return log_error_errno(r, "--vsock-port %u: this kernel has no AF_VSOCK "
-					       "(the vsock module and a transport such as "
-					       "vmw_vsock_virtio_transport must be loaded)",
-					       opt->vsock_port);
+			return log_error_errno(r, "--vsock-port %u: no AF_VSOCK here: the vsock "
+					       "module and a transport such as "
+					       "vmw_vsock_virtio_transport must be loaded, and a "
+					       "filter such as systemd's RestrictAddressFamilies= "
+					       "must allow it", opt->vsock_port);
 		return log_error_errno(r, "--vsock-port %u: cannot create a vsock socket",
 				       opt->vsock_port);
 	}
