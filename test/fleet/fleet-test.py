@@ -17,7 +17,8 @@
   loopback  the daemon's vsock listener from inside a guest (vsock_loopback, CID 1): without
             AF_VSOCK --vsock-port is exit 2; by default CID 1 reads (status, wait-watchers)
             and is refused trigger, quiesce, resume; --vsock-allow local:control lets it;
-            a CID that no rule names is refused at connect.
+            a CID that no rule names is refused at connect; with one connection per CID, a
+            second is refused while the first waits.
 
 Exit 0 pass, 1 fail (consoles and daemon logs printed), 77 when QEMU cannot run.
 """
@@ -314,6 +315,13 @@ def vctl(g, cmd, allow_fail=True):
                  check=not allow_fail)
 
 
+def restart_daemon(s, g, daemon_args):
+    """Stop the guest's snapsafed (at most 30 s of guest time) and start it with daemon_args."""
+    g.run('kill $(pidof snapsafed); i=0; while pidof snapsafed >/dev/null; do '
+          'i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done', timeout=60)
+    s.start_daemon(g, daemon_args)
+
+
 def scenario_loopback(s, args, kernel, initrd):
     res = s.results.setdefault('loopback', {})
     g = s.guest('loop', kernel, initrd)
@@ -343,22 +351,33 @@ def scenario_loopback(s, args, kernel, initrd):
     res['refused'] = True
 
     # The refusal is the policy's: with local:control the same requests work.
-    g.run('kill $(pidof snapsafed); i=0; while pidof snapsafed >/dev/null; do '
-          'i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done', timeout=60)
-    s.start_daemon(g, '--vsock-port %d --vsock-allow local:control' % PORT)
+    restart_daemon(s, g, '--vsock-port %d --vsock-allow local:control' % PORT)
     rc, out = vctl(g, 'quiesce')
     check(rc == 0 and '"quiesced":true' in out, 'local:control: CID 1 may quiesce (%s)' % out)
     rc, out = vctl(g, 'resume')
     check(rc == 0, 'local:control: CID 1 may resume (%s)' % out)
 
     # A CID no rule names is refused at connect.
-    g.run('kill $(pidof snapsafed); i=0; while pidof snapsafed >/dev/null; do '
-          'i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done', timeout=60)
-    s.start_daemon(g, '--vsock-port %d --vsock-allow host:control' % PORT)
+    restart_daemon(s, g, '--vsock-port %d --vsock-allow host:control' % PORT)
     rc, out = vctl(g, 'status')
     check(rc == 4 and 'may not connect' in out, 'host:control only: CID 1 refused at connect '
           '(%d %s)' % (rc, out))
     res['policy'] = True
+
+    # The limits hold for vsock peers, per CID: with one connection per CID, a second one
+    # while the first waits (for a watcher that holds its acknowledgement) is refused.
+    restart_daemon(s, g, '--vsock-port %d --max-clients-per-uid 1' % PORT)
+    g.run('touch %s; SNAPSAFE_RUNTIME_DIR=%s fleet-app 50 %s >/dev/ttyS0 2>&1 &' % (
+        HOLD, vs.RUNTIME, HOLD))
+    g.wait_console(r'^WATCHING gen=', timeout=60)
+    g.run(vs.CTL + ' trigger')
+    rc, out = g.run('%s --json --vsock 1:%d --vsock 1:%d wait-watchers --timeout 3000' % (
+        GCTL, PORT, PORT), timeout=60, check=False)
+    errnos = sorted(re.findall(r'"errno":"(\w+)"', out))
+    check(rc == 8 and errnos == ['EMFILE', 'ETIMEDOUT'],
+          'one connection per CID: of two at once one waits (and times out), one is refused '
+          '(%d %s)' % (rc, out))
+    res['limits'] = True
 
 
 def main():
