@@ -538,8 +538,8 @@ static void listen_dispatch(struct source *s, uint32_t events)
 }
 
 /*
- * The audit trail of a refused connection: who, and why. A flood is summarised instead of
- * logged line by line: at most REFUSAL_LOG_BURST lines a second, then one count.
+ * Count a refused connection (Unix or vsock); may it be logged? A flood is summarised
+ * instead of logged line by line: at most REFUSAL_LOG_BURST lines a second, then one count.
  */
 static bool refusal_may_log(struct server *srv, uint64_t now)
 {
@@ -559,6 +559,7 @@ static bool refusal_may_log(struct server *srv, uint64_t now)
 	return true;
 }
 
+/* The audit trail of a refused Unix connection: who, and why. */
 static void log_refusal(struct server *srv, int fd, const char *why, uint64_t now)
 {
 	struct ucred cred = {};
