@@ -257,9 +257,16 @@ static int take_fleet_option(int opt, const char *value)
 static int take_global_options(int *argc, char **argv, const char **dir, bool *ret_fleet_tuned)
 {
 	const char *bad_json = NULL, *missing = NULL;
-	const char *values[64];
-	int opts[64], n = 0, i, j;
+	/* As many as there are arguments: a fleet may be a hundred --vsock options. */
+	const char **values = calloc((size_t)*argc, sizeof(*values));
+	int *opts = calloc((size_t)*argc, sizeof(*opts));
+	int n = 0, i, j, r = -1;
 
+	if (!values || !opts) {
+		free(values);
+		free(opts);
+		return cli_fail(CLI_EXIT_FAILURE, -ENOMEM, "out of memory");
+	}
 	for (i = 1, j = 1; i < *argc; i++) {
 		const char *value;
 		int opt;
@@ -279,13 +286,11 @@ static int take_global_options(int *argc, char **argv, const char **dir, bool *r
 		} else if (opt >= 0) {
 			if (!value && i + 1 < *argc)
 				value = argv[++i];
-			if (!value)
+			if (!value) {
 				missing = global_names[opt];
-			else if (n < (int)(sizeof(opts) / sizeof(opts[0]))) {
+			} else {
 				opts[n] = opt;
 				values[n++] = value;
-			} else {
-				missing = "too many options:";
 			}
 		} else {
 			argv[j++] = argv[i];
@@ -296,27 +301,25 @@ static int take_global_options(int *argc, char **argv, const char **dir, bool *r
 	if (bad_json) {
 		if (cli_json == CLI_JSON_OFF)
 			cli_json = CLI_JSON_SHORT;
-		return usage_error("%s: the JSON modes are --json (one line) and --json=pretty",
-				   bad_json);
+		r = usage_error("%s: the JSON modes are --json (one line) and --json=pretty",
+				bad_json);
+	} else if (missing) {
+		r = usage_error("%s needs a value", missing);
 	}
-	if (missing)
-		return usage_error("%s needs a value", missing);
-	for (i = 0; i < n; i++) {
-		int r;
-
+	for (i = 0; r < 0 && i < n; i++) {
 		if (opts[i] == GLOBAL_RUNTIME_DIR) {
 			*dir = values[i];
 			continue;
 		}
 		*ret_fleet_tuned |= opts[i] == GLOBAL_DEADLINE || opts[i] == GLOBAL_PARALLEL;
 		r = take_fleet_option(opts[i], values[i]);
-		if (r >= 0)
-			return r;
 		/* An empty targets file must not fall back to the local daemon. */
-		if (opts[i] == GLOBAL_TARGETS && cli_fleet.targets.n == 0)
-			return usage_error("--targets %s names no target", values[i]);
+		if (r < 0 && opts[i] == GLOBAL_TARGETS && cli_fleet.targets.n == 0)
+			r = usage_error("--targets %s names no target", values[i]);
 	}
-	return -1;
+	free(values);
+	free(opts);
+	return r;
 }
 
 static int run(int argc, char **argv, const char **ret_cmd)
