@@ -20,6 +20,7 @@ its --deadline, because the first connections after the device comes back are re
 
 import json
 import subprocess
+import threading
 import time
 
 
@@ -39,6 +40,9 @@ def fleet(ctl, targets, subcommand, *args, deadline_ms=60000, timeout=180):
     cmd += [subcommand] + list(args)
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # snapsafectl has its own deadline; this one also ends the reading below if it hangs.
+    killer = threading.Timer(timeout, p.kill)
+    killer.start()
     results, arrived = {}, {}
     try:
         for line in p.stdout:
@@ -46,13 +50,12 @@ def fleet(ctl, targets, subcommand, *args, deadline_ms=60000, timeout=180):
             if o.get('target') in given:
                 results[given[o['target']]] = o
                 arrived[given[o['target']]] = time.monotonic()
-        p.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
         p.wait()
-        raise OrchestratorError('snapsafectl %s did not end in %d s' % (subcommand, timeout))
     finally:
+        killer.cancel()
         p.stdout.close()
+    if p.returncode < 0:
+        raise OrchestratorError('snapsafectl %s did not end in %d s' % (subcommand, timeout))
     err = p.stderr.read()
     p.stderr.close()
     if p.returncode != 0 and not results:
