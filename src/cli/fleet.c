@@ -293,7 +293,8 @@ int fleet_run(const struct target *targets, size_t n, const struct fleet_params 
 	}
 	for (size_t i = 0; i < n; i++)
 		peers[i] = (struct peer) { .t = &targets[i], .fd = -1, .next_try_ms = start,
-					   .retry_ms = FLEET_RETRY_FIRST_MS, .r.error = -ETIMEDOUT };
+					   .retry_ms = FLEET_RETRY_FIRST_MS, .r.error = -ETIMEDOUT,
+					   .r.failed_at = "connect" };
 	for (;;) {
 		uint64_t now = now_ms(), wake = UINT64_MAX;
 		size_t np = 0;
