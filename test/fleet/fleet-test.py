@@ -88,6 +88,7 @@ class Backend:
                 raise vmlib.VmError('vhost-device-vsock exited (%d), see %s' % (
                     self.proc.returncode, self.log.name))
             if time.monotonic() > deadline:
+                self.stop()
                 raise vmlib.VmError('vhost-device-vsock made no socket in 60 s')
             try:
                 self.proc.wait(timeout=0.02)    # returns at once if the backend dies
