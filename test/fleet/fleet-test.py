@@ -23,6 +23,7 @@
 Exit 0 pass, 1 fail (consoles and daemon logs printed), 77 when QEMU cannot run.
 """
 
+import json
 import lzma
 import os
 import re
@@ -76,6 +77,7 @@ class Backend:
     def __init__(self, cmd, name, logdir):
         self.dir = tempfile.mkdtemp(prefix='vsock-%s-' % name)
         self.socket = os.path.join(self.dir, 'vhost.sock')
+        self.qmp = os.path.join(self.dir, 'qmp')     # its guest's QMP for the orchestrator
         self.uds = os.path.join(self.dir, 'v.sock')
         self.log = open(os.path.join(logdir, name + '.vhost-device-vsock.log'), 'w')
         self.proc = subprocess.Popen(cmd + ['--guest-cid', str(GUEST_CID), '--socket',
@@ -110,13 +112,15 @@ class Backend:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def qemu_args(backend=None):
-    """Shared memory (vhost-user needs it), a PCIe root port to plug the device into, and,
-    for a fresh boot, the device itself. Identical for the original and its clones but for
-    the device, which the original no longer has when it is snapshotted."""
+def qemu_args(qmp, backend=None):
+    """Shared memory (vhost-user needs it), a PCIe root port to plug the device into, a QMP
+    socket for the orchestrator (vmlib holds the other), and, for a fresh boot, the device
+    itself. Identical for the original and its clones but for the device, which the original
+    no longer has when it is snapshotted."""
     args = ['-object', 'memory-backend-memfd,id=mem,size=256M,share=on',
             '-machine', 'memory-backend=mem',
-            '-device', 'pcie-root-port,id=rp0,bus=pcie.0,chassis=1,slot=1']
+            '-device', 'pcie-root-port,id=rp0,bus=pcie.0,chassis=1,slot=1',
+            '-qmp', 'unix:%s,server=on,wait=off' % qmp]
     if backend:
         args += ['-chardev', 'socket,id=vsockchr,path=' + backend.socket,
                  '-device', 'vhost-user-vsock-pci,chardev=vsockchr,id=vsock0,bus=rp0']
@@ -170,13 +174,24 @@ def daemon_problems(g):
 
 # ---- scenario: fleet --------------------------------------------------------------------------
 
+def run_orchestrator(ctl, *args):
+    """orchestrator.py as a program, as an operator runs it; returns its JSON."""
+    r = subprocess.run([sys.executable, os.path.join(HERE, 'orchestrator.py'), '--ctl', ctl] +
+                       list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=600)
+    if r.returncode != 0:
+        raise vmlib.VmError('orchestrator.py %s: exit %d\n%s%s' % (
+            args[0], r.returncode, r.stdout, r.stderr))
+    return json.loads(r.stdout)
+
+
 def scenario_fleet(s, args, kernel, initrd, backend_cmd, ctl):
     res = s.results.setdefault('fleet', {})
     backends = []
     try:
         b0 = Backend(backend_cmd, 'orig', s.work)
         backends.append(b0)
-        g = s.guest('orig', kernel, initrd, extra_args=qemu_args(b0))
+        g = s.guest('orig', kernel, initrd, extra_args=qemu_args(b0.qmp, b0))
         g.start()
         g.wait_booted()
         g.run('load-vsock')
@@ -184,11 +199,10 @@ def scenario_fleet(s, args, kernel, initrd, backend_cmd, ctl):
         vs.wait_lines(g, 'fewer than 10 draws', lambda: len(app_lines(g, 'DRAW')) >= 10, 60)
 
         # Before the snapshot: quiesce over vsock, then the device goes.
-        q = orch.quiesce(ctl, [b0.target()])
-        res['quiesce_ms'] = q[b0.target()]['ms']
         t0 = time.monotonic()
-        orch.unplug_vsock(g.qmp, 'vsock0', 'vsockchr')
-        res['unplug_s'] = round(time.monotonic() - t0, 2)
+        before = run_orchestrator(ctl, 'before', '--guest', '%s,%s' % (b0.qmp, b0.target()))
+        res['quiesce_ms'] = before['quiesce'][b0.target()]['ms']
+        res['before_s'] = round(time.monotonic() - t0, 2)
         snap = os.path.join(s.work, 'fleet.snap')
         res['snapshot_s'] = round(g.snapshot(snap), 2)
         orig_draws = app_lines(g, 'DRAW')
@@ -204,7 +218,7 @@ def scenario_fleet(s, args, kernel, initrd, backend_cmd, ctl):
             b = Backend(backend_cmd, name, s.work)
             backends.append(b)
             c = s.guest(name, kernel, initrd, guid=str(uuid.uuid4()), incoming=snap,
-                        extra_args=qemu_args())
+                        extra_args=qemu_args(b.qmp))
             c.backend = b
             c.start()
             clones.append(c)
@@ -214,17 +228,17 @@ def scenario_fleet(s, args, kernel, initrd, backend_cmd, ctl):
             c.resume()
         ctrl = clones[-1]
         ctrl.run('touch ' + HOLD)
-        # The fleet step starts right after the plugs: the first connections are reset until
-        # the guest has probed its new device, and snapsafectl tries again.
-        plug_t = {}
-        for c in clones:
-            orch.plug_vsock(c.qmp, 'vsock0', 'vsockchr', c.backend.socket, 'rp0')
-            plug_t[c.name] = time.monotonic()
+        orch.plug_vsock(ctrl.qmp, 'vsock0', 'vsockchr', ctrl.backend.socket, 'rp0')
         fleet_clones = clones[:CLONES]
         targets = [c.backend.target() for c in fleet_clones]
 
-        # The fleet step: resume all, wait for their watchers, only then ready.
-        step = orch.resume_and_wait(ctl, targets, wait_ms=30000)
+        # The fleet step, right after the plugs (the first connections are reset until the
+        # guest has probed its new device, and snapsafectl tries again): resume all, wait
+        # for their watchers, only then ready.
+        step = run_orchestrator(ctl, 'after', *[
+            a for c in fleet_clones for a in ('--clone', '%s,%s,%s' % (
+                c.backend.qmp, c.backend.socket, c.backend.target()))])
+        plug_t = {c.name: step['plugged_at'][c.backend.target()] for c in fleet_clones}
         res['fleet_step_ms'] = round(step['ms'], 1)
         vmlib.log('fleet step (resume + wait-watchers, %d clones): %.0f ms' % (
             CLONES, step['ms']))

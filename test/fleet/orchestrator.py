@@ -2,7 +2,12 @@
 """orchestrator: a host's control plane around a snapshot, driving snapsafe in its guests
 over vsock (docs/fleet.md walks through it). Python 3 standard library only; it needs the
 guests' QMP sockets and snapsafectl, and knows nothing of the test harness, so that it reads
-as an example:
+as an example, and runs as one:
+
+    orchestrator.py before --guest QMP,UDS:PORT            # then snapshot
+    orchestrator.py after --clone QMP,BACKEND,UDS:PORT ...  # after the restore
+
+The steps, as functions:
 
     before the snapshot            quiesce()       snapsafectl quiesce over vsock
                                    unplug_vsock()  device_del, DEVICE_DELETED, chardev-remove
@@ -18,8 +23,11 @@ each clone; the guest's listening socket survives. snapsafectl tries each guest 
 its --deadline, because the first connections after the device comes back are reset.
 """
 
+import argparse
 import json
+import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -124,3 +132,109 @@ def resume_without_waiting(ctl, targets, deadline_ms=60000):
 def _name(target):
     """How snapsafectl names a target in its results."""
     return ('vsock-uds:' if '/' in target else 'vsock:') + target
+
+
+# ---- as a program -----------------------------------------------------------------------------
+
+class Qmp:
+    """A minimal QMP client (one socket, no thread): execute() returns a command's result and
+    keeps the events that came before it in .events; wait_event() reads until one comes. A
+    guest needs a QMP socket of its own for this (QEMU takes one client per monitor):
+    -qmp unix:PATH,server=on,wait=off."""
+
+    def __init__(self, path, timeout=60):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.file = self.sock.makefile('rb')
+        self.events = []
+        if 'QMP' not in self._read():
+            raise OrchestratorError('%s: no QMP greeting' % path)
+        self.execute('qmp_capabilities')
+
+    def _read(self):
+        line = self.file.readline()
+        if not line:
+            raise OrchestratorError('QMP connection closed')
+        return json.loads(line)
+
+    def execute(self, cmd, **args):
+        req = {'execute': cmd}
+        if args:
+            req['arguments'] = args
+        self.sock.sendall(json.dumps(req).encode() + b'\n')
+        while True:
+            msg = self._read()
+            if 'event' in msg:
+                self.events.append(msg)
+            elif 'error' in msg:
+                raise OrchestratorError('QMP %s: %s' % (cmd, msg['error'].get('desc')))
+            elif 'return' in msg:
+                return msg['return']
+
+    def wait_event(self, name, timeout=60, since=0):
+        deadline = time.monotonic() + timeout
+        while True:
+            for i in range(since, len(self.events)):
+                if self.events[i]['event'] == name:
+                    return i, self.events[i]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OrchestratorError('no QMP %s event in %d s' % (name, timeout))
+            self.sock.settimeout(left)
+            try:
+                msg = self._read()
+            except socket.timeout:
+                continue
+            if 'event' in msg:
+                self.events.append(msg)
+
+    def close(self):
+        self.sock.close()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description='snapsafe around a snapshot, from the host: '
+                                 '"before" quiesces guests and takes their vhost-user vsock '
+                                 'device out; "after" gives clones a device again, resumes '
+                                 'them and waits for their watchers (docs/fleet.md)')
+    ap.add_argument('--ctl', default='snapsafectl', help='the host\'s snapsafectl')
+    ap.add_argument('--device', default='vsock0', help='the vsock device\'s QEMU id')
+    ap.add_argument('--chardev', default='vsockchr', help='its chardev\'s id')
+    sub = ap.add_subparsers(dest='step', required=True)
+    b = sub.add_parser('before', help='quiesce, then unplug (before the snapshot)')
+    b.add_argument('--guest', action='append', required=True, metavar='QMP,TARGET',
+                   help='a guest\'s QMP socket and its snapsafed (PATH:PORT or CID:PORT)')
+    a = sub.add_parser('after', help='plug, resume, wait (after the restore, all at once)')
+    a.add_argument('--clone', action='append', required=True, metavar='QMP,BACKEND,TARGET',
+                   help='a clone\'s QMP socket, its vhost-user backend socket and its '
+                   'snapsafed (PATH:PORT or CID:PORT)')
+    a.add_argument('--bus', default='rp0', help='the PCIe root port to plug into')
+    a.add_argument('--wait-ms', type=int, default=30000)
+    args = ap.parse_args(argv)
+    out = {}
+    if args.step == 'before':
+        guests = [g.split(',', 1) for g in args.guest]
+        out['quiesce'] = quiesce(args.ctl, [t for _, t in guests])
+        for path, _ in guests:
+            q = Qmp(path)
+            unplug_vsock(q, args.device, args.chardev)
+            q.close()
+        ok = True
+    else:
+        clones = [c.split(',', 2) for c in args.clone]
+        out['plugged_at'] = {}
+        for path, backend, target in clones:
+            q = Qmp(path)
+            plug_vsock(q, args.device, args.chardev, backend, args.bus)
+            q.close()
+            out['plugged_at'][target] = time.monotonic()
+        out.update(resume_and_wait(args.ctl, [t for _, _, t in clones], wait_ms=args.wait_ms))
+        ok = len(out['ready_at']) == len(clones)
+    json.dump(out, sys.stdout)
+    print()
+    return 0 if ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
