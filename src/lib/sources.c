@@ -130,13 +130,14 @@ static bool sources_init_once(void)
 	    vmclock_open(path && *path ? path : "/dev/vmclock0", &vm) == 0) {
 		/*
 		 * The disruption marker changes on every restore (QEMU offers nothing else), the
-		 * counter on restores where the host offers it (flag bit 8). The flags too: a host
-		 * that withdraws the counter clears a flag and never moves the counter again. Any of
-		 * them changing makes the engine reseed. The map stays for the life of the
-		 * process, like every source.
+		 * counter on restores where the host offers it (flag bit 8), the flags when the
+		 * host withdraws or offers the counter. The host writes each of them inside the
+		 * page's seqlock, so one word on the hot path sees them all: seq_count. Its change
+		 * makes the engine reseed, and the reseed reads the words themselves (policy.c).
+		 * A clock update moves it too, which costs a reseed, nothing more. The map stays
+		 * for the life of the process, like every source.
 		 */
-		if (sources_add(vmclock_marker_word(vm)) && sources_add(vmclock_generation_word(vm)) &&
-		    sources_add(vmclock_flags_word(vm)))
+		if (sources_add(vmclock_seq_word(vm)))
 			__atomic_store_n(&gen_sources.vmclock, vm, __ATOMIC_RELEASE);
 	}
 	/* Only a kernel device: a regular file there is the daemon's compat copy of the page. */
@@ -191,12 +192,4 @@ const struct snapsafe_page *sources_page(void)
 {
 	sources_reprobe();
 	return __atomic_load_n(&gen_sources.page, __ATOMIC_ACQUIRE);
-}
-
-bool sources_vmclock_live(void)
-{
-	const struct vmclock_map *vm = __atomic_load_n(&gen_sources.vmclock, __ATOMIC_ACQUIRE);
-	uint64_t gen;
-
-	return vm && vmclock_read_generation(vm, &gen) == 0;
 }

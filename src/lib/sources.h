@@ -2,8 +2,8 @@
 /*
  * Generation sources: the words whose change means "memory may have been
  * duplicated, or a reseed was asked for". The daemon's page (generation and epoch
- * in one u64), /dev/vmclock0's vm_generation_counter and its flags (the host may
- * withdraw the counter), a kernel /dev/sysgenid page. The engine records every
+ * in one u64), /dev/vmclock0's seqlock count (the host moves it whenever it writes the
+ * disruption marker, the counter or the flags), a kernel /dev/sysgenid page. The engine records every
  * word when it seeds and compares them before and after each request. A new kind
  * of source is a new entry in the table, not a change of the hot path. Fork is not
  * a source: fork wipes the state memory instead.
@@ -18,7 +18,7 @@
 #include "vmclock.h"
 
 enum {
-	/* page, VMClock counter and flags, sysgenid, and room for a child forked mid-probe */
+	/* page, VMClock, sysgenid, and room for a child forked mid-probe */
 	SOURCES_MAX = 8,
 };
 
@@ -26,7 +26,7 @@ struct gen_sources {
 	unsigned int count;				/* published with release order */
 	const volatile uint64_t *word[SOURCES_MAX];
 	const struct snapsafe_page *page;		/* the daemon's page, or NULL */
-	const struct vmclock_map *vmclock;	/* its counter and flags are words, or NULL */
+	const struct vmclock_map *vmclock;	/* its seqlock count is a word, or NULL */
 	bool sysgenid;				/* a kernel /dev/sysgenid is a word */
 };
 
@@ -45,12 +45,6 @@ void sources_reprobe(void);
 /* The daemon page, mapped on demand (for snapsafe_generation()); NULL when absent. */
 const struct snapsafe_page *sources_page(void);
 
-/*
- * sources_vmclock_live() - may VMClock be trusted to see VM snapshots? Only while the host
- * says the counter is there (flags bit 8), read under the page's seqlock. Slow path only.
- */
-bool sources_vmclock_live(void);
-
 static inline void sources_snapshot(uint64_t seen[SOURCES_MAX])
 {
 	unsigned int n = __atomic_load_n(&gen_sources.count, __ATOMIC_ACQUIRE);
@@ -61,7 +55,7 @@ static inline void sources_snapshot(uint64_t seen[SOURCES_MAX])
 		seen[i] = 0;
 }
 
-/* The hot-path check: one acquire load per live source, usually one to three. */
+/* The hot-path check: one acquire load per live source, one to three. */
 static inline bool sources_unchanged(const uint64_t seen[SOURCES_MAX])
 {
 	unsigned int n = __atomic_load_n(&gen_sources.count, __ATOMIC_ACQUIRE);

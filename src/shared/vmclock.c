@@ -173,17 +173,8 @@ int vmclock_read_generation(const struct vmclock_map *m, uint64_t *ret_gen)
 	return 0;
 }
 
-const volatile uint64_t *vmclock_generation_word(const struct vmclock_map *m)
+const volatile uint64_t *vmclock_seq_word(const struct vmclock_map *m)
 {
-	return (const volatile uint64_t *)(const void *)(m->page + VMCLOCK_OFF_VM_GEN_COUNTER);
-}
-
-const volatile uint64_t *vmclock_flags_word(const struct vmclock_map *m)
-{
-	return (const volatile uint64_t *)(const void *)(m->page + VMCLOCK_OFF_FLAGS);
-}
-
-const volatile uint64_t *vmclock_marker_word(const struct vmclock_map *m)
-{
-	return (const volatile uint64_t *)(const void *)(m->page + VMCLOCK_OFF_DISRUPTION_MARKER);
+	/* version (u16), counter_id, time_type (u8 each), seq_count (u32): 8-byte aligned. */
+	return (const volatile uint64_t *)(const void *)(m->page + VMCLOCK_OFF_VERSION);
 }

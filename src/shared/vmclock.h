@@ -58,21 +58,13 @@ int vmclock_read(const struct vmclock_map *m, struct vmclock_reading *ret);
 int vmclock_read_generation(const struct vmclock_map *m, uint64_t *ret_gen);
 
 /*
- * vmclock_generation_word() - the address of vm_generation_counter, for a plain
- * 64-bit load on the RNG hot path (an aligned u64 load cannot tear on x86-64; the
- * hot path only asks "did it change").
+ * vmclock_seq_word() - the address of the aligned 64-bit word that holds seq_count (with
+ * the constant version, counter_id and time_type beside it), for one plain load on the RNG
+ * hot path: the host moves seq_count on every write to the page (twice: odd while it
+ * writes), so a word that did not change means that neither the marker, the flags nor the
+ * counter did. An aligned u64 load cannot tear on x86-64; the hot path only asks "did it
+ * change", and reads the words themselves with vmclock_read() when it did.
  */
-const volatile uint64_t *vmclock_generation_word(const struct vmclock_map *m);
-
-/*
- * vmclock_flags_word() - the address of the 64-bit flags, for the same use: the host may
- * withdraw vm_generation_counter (clear its flag, e.g. after a migration to an older host),
- * after which the counter never changes again. A reader that trusts the counter must notice
- * the flags change and then ask vmclock_read_generation() whether the counter is still there.
- */
-const volatile uint64_t *vmclock_flags_word(const struct vmclock_map *m);
-
-/* vmclock_marker_word() - disruption_marker, for the same use: any change is a disruption. */
-const volatile uint64_t *vmclock_marker_word(const struct vmclock_map *m);
+const volatile uint64_t *vmclock_seq_word(const struct vmclock_map *m);
 
 #endif

@@ -66,15 +66,38 @@ static void raise_generation(void)
 	publish(page->generation + 1, SNAPSAFE_NOTIFIER_VMFORK_KMSG, SNAPSAFE_PAGE_RUNNING);
 }
 
+/* The host's write of one VMClock word: inside the seqlock, odd while it writes. */
+static void vmclock_write(size_t off, uint64_t value)
+{
+	uint32_t *seq = (uint32_t *)(void *)(vmclock + 12);
+
+	__atomic_store_n(seq, *seq + 1, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	__atomic_store_n((uint64_t *)(void *)(vmclock + off), value, __ATOMIC_RELEASE);
+	__atomic_store_n(seq, *seq + 1, __ATOMIC_RELEASE);
+}
+
+static uint64_t vmclock_word(size_t off)
+{
+	return __atomic_load_n((uint64_t *)(void *)(vmclock + off), __ATOMIC_ACQUIRE);
+}
+
+/* A restore as Firecracker shows it: vm_generation_counter (offset 104) moves. */
 static void raise_vmclock(void)
 {
-	__atomic_add_fetch((uint64_t *)(void *)(vmclock + 104), 1, __ATOMIC_RELEASE);
+	vmclock_write(104, vmclock_word(104) + 1);
 }
 
 /* A restore or a migration as QEMU shows it: the disruption marker (offset 16) moves. */
 static void raise_vmclock_marker(void)
 {
-	__atomic_add_fetch((uint64_t *)(void *)(vmclock + 16), 1, __ATOMIC_RELEASE);
+	vmclock_write(16, vmclock_word(16) + 1);
+}
+
+/* A clock update: the host rewrites the page's time fields (offset 32 on), nothing else. */
+static void vmclock_clock_update(void)
+{
+	vmclock_write(32, vmclock_word(32) + 1000);
 }
 
 TEST(test_auto_serves_while_a_vm_notifier_is_live)
@@ -167,12 +190,7 @@ TEST(test_vmclock_alone_enables_the_engine_and_its_change_reseeds)
 
 static void vmclock_set_flags(uint64_t flags)
 {
-	/* The host's seqlock: odd while it writes, then one higher and even. */
-	uint32_t *seq = (uint32_t *)(void *)(vmclock + 12);
-
-	__atomic_store_n(seq, *seq + 1, __ATOMIC_RELEASE);
-	__atomic_store_n((uint64_t *)(void *)(vmclock + 24), flags, __ATOMIC_RELEASE);
-	__atomic_store_n(seq, *seq + 1, __ATOMIC_RELEASE);
+	vmclock_write(24, flags);
 }
 
 /* A migration to a host without the counter: flags bit 8 cleared, the counter left as it was. */
@@ -241,6 +259,25 @@ TEST(test_vmclock_marker_alone_enables_the_engine_and_its_change_reseeds)
  * alike right after a restore get different keys (the VM clone tests prove it on real
  * clones; here, that the input is taken).
  */
+/*
+ * The hot path checks the page's seqlock count, which every host write moves: a clock
+ * update alone costs a reseed and nothing else (the engine goes on serving).
+ */
+TEST(test_vmclock_clock_update_reseeds_and_the_engine_serves_on)
+{
+	uint64_t reseeds, served;
+	uint8_t b[2048];
+
+	snapsafe_random_buf(b, sizeof(b));
+	reseeds = rng_thread_reseeds();
+	served = rng_thread_engine_requests();
+	vmclock_clock_update();
+	snapsafe_random_buf(b, sizeof(b));
+	assert_eq(rng_thread_reseeds(), reseeds + 1);
+	assert_eq(rng_thread_engine_requests(), served + 1);
+	assert_eq(rollback_and_compare(DRAWS, vmclock_clock_update), 0);
+}
+
 TEST(test_seeds_mix_the_hardware_input_when_the_cpu_has_it)
 {
 	uint64_t mixed = rng_thread_hw_mixed_reseeds(), reseeds = rng_thread_reseeds();
@@ -277,6 +314,12 @@ TEST(test_without_hardware_input_a_vmclock_change_holds_until_the_daemon_raises)
 	served = rng_thread_engine_requests();
 	snapsafe_random_buf(b, sizeof(b));
 	assert_eq(rng_thread_engine_requests(), served + 1);	/* before: the engine */
+
+	/* A clock update is no restore: a reseed from the kernel alone, and the engine serves. */
+	vmclock_clock_update();
+	snapsafe_random_buf(b, sizeof(b));
+	assert_eq(rng_thread_engine_requests(), served + 2);
+	served++;
 
 	raise_vmclock_marker();
 	for (int i = 0; i < DRAWS; i++)
@@ -355,6 +398,7 @@ int main(int argc, char **argv)
 		RUN(test_vmclock_alone_enables_the_engine_and_its_change_reseeds);
 		RUN(test_vmclock_flag_changes_reseed_and_a_withdrawn_counter_repeats_nothing);
 		RUN(test_vmclock_marker_alone_enables_the_engine_and_its_change_reseeds);
+		RUN(test_vmclock_clock_update_reseeds_and_the_engine_serves_on);
 		RUN(test_seeds_mix_the_hardware_input_when_the_cpu_has_it);
 	} else {
 		page_create();

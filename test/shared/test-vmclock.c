@@ -112,7 +112,6 @@ TEST(test_read_gives_the_marker_the_flags_and_the_counter)
 	assert_eq(r.marker, 0x1122334455667788ull);
 	assert_eq(r.flags, GEN_PRESENT);
 	assert_eq(r.generation, 7);
-	assert_eq(*vmclock_marker_word(m), 0x1122334455667788ull);
 	vmclock_close(m);
 }
 
@@ -128,7 +127,8 @@ TEST(test_reads_the_counter_the_host_changed)
 	host_write(9, 0);
 	assert_eq(vmclock_read_generation(m, &gen), 0);
 	assert_eq(gen, (9ull << 32) | 9);
-	assert_eq(*vmclock_generation_word(m), (9ull << 32) | 9);
+	/* The hot path's word moved with the write: seq_count went up by two. */
+	assert_eq(*vmclock_seq_word(m) >> 32, 2);
 	vmclock_close(m);
 }
 
