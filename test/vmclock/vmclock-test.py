@@ -121,11 +121,18 @@ def check_raised(c, gen):
     check(g > gen, '%s (new GUID): snapsafed raised the generation %d -> %d' % (c.name, gen, g))
 
 
-def check_not_raised(c, gen):
+def marker_changes(g):
+    """How often snapsafed has logged a change of the marker (the log goes into clones)."""
+    _, out = g.run('grep -c "disruption_marker changed" /tmp/snapsafed.log', check=False)
+    return int(out.strip() or 0)
+
+
+def check_not_raised(c, gen, changes):
     """A restore with the original GUID, like a live migration: the vmclock notifier sees the
-    marker change and makes a new epoch; nothing raises the generation."""
-    guest_wait(c, 'grep -q "disruption_marker changed" /tmp/snapsafed.log',
-               'snapsafed\'s vmclock notifier did not see the marker change')
+    marker change (its log has more than the origin's `changes` of them) and makes a new
+    epoch; nothing raises the generation."""
+    guest_wait(c, '[ $(grep -c "disruption_marker changed" /tmp/snapsafed.log) -gt %d ]' %
+               changes, 'snapsafed\'s vmclock notifier did not see the marker change')
     st = vmscenario.status(c)
     raised = [ln for _, ln in c.console_lines(r'^RAISED gen=\d+$')
               if int(ln.split('=')[1]) > gen]
@@ -150,8 +157,10 @@ def check_engine(name, rounds):
 
 def run_step(session, kernel, initrd, origin, snap, specs, n, kinds=KINDS):
     """Snapshot origin mid-loop, restore the clones (name, guid or None for a new one), wait
-    for the clients' rounds of their n-th restore; returns ({name: clone}, {name: rounds})."""
+    for the clients' rounds of their n-th restore; returns ({name: clone}, {name: rounds},
+    how many marker changes snapsafed had logged in origin)."""
     res = session.results
+    changes = marker_changes(origin)
     secs = origin.snapshot(snap)
     vmlib.log('%s: snapshot in %.2f s' % (origin.name, secs))
     res.setdefault('snapshot_s', []).append(round(secs, 2))
@@ -162,7 +171,7 @@ def run_step(session, kernel, initrd, origin, snap, specs, n, kinds=KINDS):
     rounds = {}
     for c in clones:
         rounds[c.name] = recorded(c, n, kinds)
-    return {c.name: c for c in clones}, rounds
+    return {c.name: c for c in clones}, rounds, changes
 
 
 def boot_guest(session, args):
@@ -186,6 +195,7 @@ def boot_guest(session, args):
     check(starts['hw']['hwrng'] == 1 and starts['nohw']['hwrng'] == 0,
           'the hw client has RDRAND, the nohw client has the hardware input compiled out')
     _, log = boot.run('grep vmclock /tmp/snapsafed.log')
+    res['daemon_vmclock_log'] = log.strip().splitlines()
     check('no vm_generation_counter' in log,
           'snapsafed watches VMClock without a counter (QEMU offers the marker alone)')
     # Early in boot the kernel reseeds its own generator every max(1, uptime / 2) s; a reseed
@@ -198,28 +208,29 @@ def boot_guest(session, args):
 
 def body(session, args):
     boot, kernel, initrd = boot_guest(session, args)
-    pair = {}
+    alone_names = {}
     gen0 = vmscenario.status(boot)['generation']
     work = session.work
 
     # 1: four clones of one snapshot, two with the original GUID.
     same = boot.guid
-    clones, rounds = run_step(session, kernel, initrd, boot, os.path.join(work, 'snap1'),
-                              [('new1', None), ('new2', None), ('same1', same), ('same2', same)],
-                              1)
+    clones, rounds, changes = run_step(session, kernel, initrd, boot,
+                                       os.path.join(work, 'snap1'),
+                                       [('new1', None), ('new2', None), ('same1', same),
+                                        ('same2', same)], 1)
     boot.stop()
     for name in ('new1', 'new2'):
         check_raised(clones[name], gen0)
     for name in ('same1', 'same2'):
-        check_not_raised(clones[name], gen0)
+        check_not_raised(clones[name], gen0, changes)
     gen1 = vmscenario.status(clones['new1'])['generation']
     for name in ('new2', 'same1', 'same2'):
         clones[name].stop()
 
     # 2: a clone of a clone.
-    clones2, rounds2 = run_step(session, kernel, initrd, clones['new1'],
-                                os.path.join(work, 'snap2'), [('new1a', None), ('new1b', None)],
-                                2)
+    clones2, rounds2, _ = run_step(session, kernel, initrd, clones['new1'],
+                                   os.path.join(work, 'snap2'),
+                                   [('new1a', None), ('new1b', None)], 2)
     clones['new1'].stop()
     for c in clones2.values():
         check_raised(c, gen1)
@@ -235,19 +246,19 @@ def body(session, args):
         other = 'hw' if kind == 'nohw' else 'nohw'
         origin.run('killall vmclock-client-%s' % other)
         gen2 = vmscenario.status(origin)['generation']
-        alone, rounds_alone = run_step(session, kernel, initrd, origin,
-                                       os.path.join(work, 'snap%d' % step),
-                                       [(n, origin.guid) for n in names], 3, (kind,))
+        alone, rounds_alone, changes = run_step(session, kernel, initrd, origin,
+                                                os.path.join(work, 'snap%d' % step),
+                                                [(n, origin.guid) for n in names], 3, (kind,))
         origin.stop()
         for c in alone.values():
-            check_not_raised(c, gen2)
+            check_not_raised(c, gen2, changes)
             c.stop()
         rounds.update(rounds_alone)
-        pair[kind] = names
-    analyse(rounds, pair, session.results)
+        alone_names[kind] = names
+    analyse(rounds, alone_names, session.results)
 
 
-def analyse(rounds, pair, res):
+def analyse(rounds, alone_names, res):
     """The comparisons: asserted for the hw client's engine, reported for the rest."""
     hw = {name: r['hw'] for name, r in rounds.items() if 'hw' in r}
     nohw = {name: r['nohw'] for name, r in rounds.items() if 'nohw' in r}
@@ -266,7 +277,7 @@ def analyse(rounds, pair, res):
     res['mid_rounds'] = {name: sum(1 for r in rs if r['tag'] == 'MID')
                          for name, rs in hw.items()}
     res['alone'] = {kind: alone_pair(*(rounds[n][kind] for n in names))
-                    for kind, names in pair.items()}
+                    for kind, names in alone_names.items()}
     e = out['engine_hw']
     check(e['repeated'] == 0 and e['within_clone'] == 0 and e['of_before_snapshot'] == 0,
           'the engine (hw): none of %d draws after a resume repeats across %d clones, within '
