@@ -12,6 +12,7 @@ snapshots, clones, the run) is test/vm's vmlib and vmscenario.
 import glob
 import lzma
 import os
+import signal
 import subprocess
 
 import vmlib
@@ -29,17 +30,22 @@ KERNEL_CHECK = ('ls "$ROOT"/usr/lib/modules/7.*/vmlinuz && '
 
 
 def _fetch(name, check, packages):
+    """The cached root NAME (fetch-debian-root.sh); a fetch that outlives FETCH_TIMEOUT is
+    ended with everything it started (apt-get, dpkg-deb)."""
     script = os.path.join(vmlib.source_root(), 'test', 'helpers', 'fetch-debian-root.sh')
     cmd = [script, '--suites', 'trixie trixie-backports', '--resolve', '--release',
            'trixie-backports', '--check', check, name] + packages
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True)
     try:
-        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           timeout=FETCH_TIMEOUT)
+        out, err = p.communicate(timeout=FETCH_TIMEOUT)
     except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
         raise VmError('fetching %s took more than %d s' % (name, FETCH_TIMEOUT))
-    if r.returncode != 0:
-        raise VmError('fetching %s failed:\n%s' % (name, r.stderr[-3000:]))
-    return r.stdout.strip().splitlines()[-1]
+    if p.returncode != 0 or not out.strip():
+        raise VmError('fetching %s failed:\n%s' % (name, err[-3000:]))
+    return out.strip().splitlines()[-1]
 
 
 class Qemu:
