@@ -289,7 +289,9 @@ def analyse(rounds, alone_names, res):
         vmlib.log('the negative control does not discriminate in this run: the kernel '
                   'reseeded itself before the first draw after the resume')
         return
-    check(nc['first_repeats'] and nc['repeated'] > 0,
+    # Not its first draw alone: a source that changes again during it (snapsafed's epoch)
+    # makes one clone reseed twice, and the two repeat from their next reseed on.
+    check(nc['repeated'] > 0,
           'the negative control repeats: without the hardware input, two clones with the same '
           'GUID drew %d identical engine outputs' % nc['repeated'])
 
