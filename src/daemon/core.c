@@ -43,6 +43,11 @@ struct core {
 	unsigned vm_fork_pending_id;
 	uint64_t vm_fork_deadline_ms;
 	uint64_t last_device_raise_ms;
+
+	/* A VMClock marker change that no raise has followed yet. */
+	bool marker_pending;
+	uint64_t marker;
+	uint64_t marker_deadline_ms;
 };
 
 int core_new(struct core **ret)
@@ -192,6 +197,11 @@ static int apply_raise(struct core *c, unsigned id, uint32_t min_gen)
 {
 	uint32_t gen;
 
+	/* Whatever raises came after the marker changed: the kernel has reseeded since. */
+	if (c->marker_pending) {
+		c->v.vmclock_settled = c->marker;
+		c->marker_pending = false;
+	}
 	if (c->v.generation == UINT32_MAX) {
 		/*
 		 * Nothing can tell watchers any more, but the event may still have duplicated
@@ -284,6 +294,19 @@ void core_vm_fork(struct core *c, unsigned id)
 	c->vm_fork_pending = true;
 	c->vm_fork_pending_id = id;
 	c->vm_fork_deadline_ms = now + CORE_VM_FORK_DEFER_MS;
+}
+
+void core_vmclock_found(struct core *c, uint64_t marker)
+{
+	c->v.vmclock_settled = marker;
+	c->marker_pending = false;
+}
+
+void core_vmclock_marker(struct core *c, uint64_t marker)
+{
+	c->marker_pending = true;
+	c->marker = marker;
+	c->marker_deadline_ms = now_monotonic_ms() + CORE_VM_FORK_DEFER_MS;
 }
 
 void core_new_epoch(struct core *c, unsigned id)
@@ -379,15 +402,30 @@ void core_flush(struct core *c)
 			    (unsigned)CORE_VM_FORK_DEFER_MS);
 		raise_generation(c, c->vm_fork_pending_id, 0);
 	}
+	if (c->marker_pending && now_monotonic_ms() >= c->marker_deadline_ms) {
+		log_info("vmclock: no raise within %u ms of the disruption marker's change (a "
+			 "migration): settled", (unsigned)CORE_VM_FORK_DEFER_MS);
+		c->v.vmclock_settled = c->marker;
+		c->marker_pending = false;
+		bump_epoch(c, SNAPSAFE_NOTIFIER_VMCLOCK);
+		publish(c, CORE_CHANGE_EPOCH);
+	}
 	publish(c, 0);
+}
+
+static int ms_until(uint64_t now, uint64_t deadline)
+{
+	return now >= deadline ? 0 : (int)(deadline - now);
 }
 
 int core_timeout_ms(const struct core *c)
 {
-	uint64_t now;
+	uint64_t now = now_monotonic_ms();
+	int t = -1;
 
-	if (!c->vm_fork_pending)
-		return -1;
-	now = now_monotonic_ms();
-	return now >= c->vm_fork_deadline_ms ? 0 : (int)(c->vm_fork_deadline_ms - now);
+	if (c->vm_fork_pending)
+		t = ms_until(now, c->vm_fork_deadline_ms);
+	if (c->marker_pending && (t < 0 || ms_until(now, c->marker_deadline_ms) < t))
+		t = ms_until(now, c->marker_deadline_ms);
+	return t;
 }

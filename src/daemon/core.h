@@ -57,6 +57,7 @@ struct core_values {
 	uint64_t live;			/* bit n: notifier id n is live */
 	uint64_t last_raise_ns;		/* CLOCK_REALTIME */
 	uint64_t last_epoch_ns;
+	uint64_t vmclock_settled;	/* the VMClock marker the kernel has reseeded since; 0: none */
 	char boot_id[40];		/* kmsg positions are only valid within one boot */
 	struct core_position position[_SNAPSAFE_NOTIFIER_MAX];
 	/* Since this daemon started, for METRICS and STATUS; not persisted. */
@@ -140,6 +141,18 @@ int core_raise(struct core *c, unsigned id, uint32_t min_gen);
  */
 void core_vm_fork(struct core *c, unsigned id);
 
+/*
+ * The VMClock disruption marker, for libraries that hold on a CPU without a hardware
+ * random input until the kernel has reseeded after a restore (docs/security.md).
+ * core_vmclock_found() - before core_start(): the marker at start is settled (the kernel
+ * has run since whatever moved it).
+ * core_vmclock_marker() - the marker changed to @marker (a restore or a migration): settled
+ * by the next raise, or with a new epoch after CORE_VM_FORK_DEFER_MS without one (a
+ * migration; by then a restore's vmgenid notification has long been handled).
+ */
+void core_vmclock_found(struct core *c, uint64_t marker);
+void core_vmclock_marker(struct core *c, uint64_t marker);
+
 /* core_new_epoch() - a new epoch only (the timer). */
 void core_new_epoch(struct core *c, unsigned id);
 
@@ -159,7 +172,8 @@ void core_set_live(struct core *c, unsigned id, bool live);
 
 /*
  * core_flush() - after each batch of events: persist pending position changes (one write
- * per batch) and act on a VM fork whose device did not count it in time.
+ * per batch), act on a VM fork whose device did not count it in time, and settle a VMClock
+ * marker that no raise followed in time.
  * core_timeout_ms() - how long the loop may sleep before core_flush() has work (-1: forever).
  */
 void core_flush(struct core *c);

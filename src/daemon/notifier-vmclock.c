@@ -11,6 +11,8 @@
  *    this one, flags 0). A migration duplicates nothing, and the marker cannot tell the
  *    two apart, so a change of the marker alone is a new epoch only (RNGs reseed); on such
  *    hosts the kernel's VM-fork record (vmfork-kmsg) raises the generation for a restore.
+ *    The core settles each marker in the page (core_vmclock_marker()) for libraries that
+ *    hold on a CPU without a hardware random input until the kernel has reseeded.
  *
  * The host may withdraw the counter (bit 8 cleared, e.g. after a migration to an older
  * host): the notifier stops being live at once, which hands VM forks back to kmsg and tells
@@ -88,6 +90,11 @@ static void check(struct notifier *n)
 				   "new epoch");
 			core_new_epoch(n->core, ID);
 		}
+		/*
+		 * After any raise above: that one came with the restore, not after the kernel's
+		 * reseed. A later raise, or the core's deadline, settles the marker.
+		 */
+		core_vmclock_marker(n->core, r.marker);
 	}
 }
 
@@ -124,6 +131,7 @@ static int vmclock_open_notifier(struct notifier *n)
 		return 0;
 	}
 	vc->marker = r.marker;
+	core_vmclock_found(n->core, r.marker);
 	if (has_counter(&r)) {
 		/* First start: a baseline. After a restart: a changed counter was missed. */
 		if (last->have && last->value != r.generation) {

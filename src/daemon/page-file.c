@@ -99,6 +99,7 @@ static int page_file_publish(void *ctx, const struct core_values *v, unsigned ch
 	__atomic_store_n(&pg->live_notifiers, v->running ? v->live : 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&pg->last_raise_ns, v->last_raise_ns, __ATOMIC_RELAXED);
 	__atomic_store_n(&pg->last_epoch_ns, v->last_epoch_ns, __ATOMIC_RELAXED);
+	__atomic_store_n(&pg->vmclock_settled, v->vmclock_settled, __ATOMIC_RELAXED);
 	__atomic_store_n((uint64_t *)(void *)pg,
 			 snapsafe_gen_epoch_pack(v->generation, core_epoch_word(v)), __ATOMIC_RELEASE);
 	wake_waiters(pg);

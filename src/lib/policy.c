@@ -4,6 +4,7 @@
  * the mode is worked out from the environment by whoever asks first (every thread finds the
  * same), so a signal handler can ask too.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,9 +60,16 @@ const char *policy_mode_name(enum engine_mode m)
  * The VMClock hold, for CPUs without a hardware random input. The page shows a restore
  * before the guest runs again, but until the guest kernel handles the vmgenid notification,
  * getrandom() answers the same in every clone of the snapshot: a reseed from it alone may
- * repeat across clones. So after the page changed, the engine waits (the kernel serves)
- * until the daemon's generation rises, which the kernel's VM-fork record or the control
- * plane's resume causes. Without a daemon the kernel serves until one appears and raises.
+ * repeat across clones. So while the disruption marker is one the daemon has not settled
+ * (its page's vmclock_settled: it saw a raise after the marker changed, or 2 s without one,
+ * a migration), the engine waits and the kernel serves. The daemon's word is about the
+ * marker itself, so a process that was idle across the restore and the raise is served at
+ * once, and one that last seeded before an old raise is not fooled by it.
+ *
+ * Without that word (no daemon, a stopped one, an older one whose page ends before it, or
+ * one that does not know the marker: 0), the hold begins at a change of the page and lasts
+ * until the daemon's generation rises, or for as long as there is no daemon.
+ *
  * One process-wide baseline of the page's words, updated under a claim (guard.h): a caller
  * that finds it taken serves from the kernel this time.
  *
@@ -83,23 +91,59 @@ static bool same_reading(const struct vmclock_reading *a, const struct vmclock_r
 	return a->marker == b->marker && a->flags == b->flags && a->generation == b->generation;
 }
 
+/* The marker that a running daemon says is settled; false when the page cannot say. */
+static bool page_settled(const struct snapsafe_page *page, uint64_t *ret_marker)
+{
+	uint64_t m;
+
+	if (!page ||
+	    __atomic_load_n(&page->header_size, __ATOMIC_RELAXED) <
+		    offsetof(struct snapsafe_page, vmclock_settled) + sizeof(page->vmclock_settled) ||
+	    !(__atomic_load_n(&page->flags, __ATOMIC_ACQUIRE) & SNAPSAFE_PAGE_RUNNING))
+		return false;
+	m = __atomic_load_n(&page->vmclock_settled, __ATOMIC_ACQUIRE);
+	if (m == 0)
+		return false;
+	*ret_marker = m;
+	return true;
+}
+
 /* Return: true while the engine must wait; updates the baseline when it need not. */
 static bool vmclock_held(const struct vmclock_map *vm, const struct snapsafe_page *page,
 			 bool hw_mixed)
 {
 	struct vmclock_reading now;
+	uint64_t settled;
+	uint32_t gen;
 	bool held = false;
 
 	if (vmclock_read(vm, &now) < 0 || !claim_try(&vm_claim))
 		return !hw_mixed;
-	if (!vm_known_set || hw_mixed) {
-		/* A fresh process, or a per-clone input in this seed: the page as it is now. */
+	gen = page ? __atomic_load_n(&page->generation, __ATOMIC_ACQUIRE) : 0;
+	if (hw_mixed) {
+		/* A per-clone input in this seed: the page as it is now. */
+		vm_known = now;
+		vm_known_set = true;
+		vm_hold = 0;
+	} else if (page_settled(page, &settled)) {
+		held = settled != now.marker;
+		if (!held) {
+			vm_known = now;
+			vm_known_set = true;
+			vm_hold = 0;
+		} else if (!vm_hold) {
+			/* For the rule below, should the daemon stop before it settles. */
+			vm_known = now;
+			vm_known_set = true;
+			vm_hold = HOLD;
+			vm_hold_generation = gen;
+		}
+	} else if (!vm_known_set) {
+		/* A fresh process: the page as it is now. */
 		vm_known = now;
 		vm_known_set = true;
 		vm_hold = 0;
 	} else if (vm_hold || !same_reading(&now, &vm_known)) {
-		uint32_t gen = page ? __atomic_load_n(&page->generation, __ATOMIC_ACQUIRE) : 0;
-
 		if (!vm_hold) {
 			vm_hold = HOLD;
 			vm_hold_generation = gen;

@@ -59,6 +59,12 @@ struct snapsafe_page {
 	uint64_t live_notifiers;	/* 24: bit n set: notifier id n is live */
 	uint64_t last_raise_ns;		/* 32: CLOCK_REALTIME of the last generation raise */
 	uint64_t last_epoch_ns;		/* 40: CLOCK_REALTIME of the last epoch change */
+	/*
+	 * 48: the VMClock disruption_marker after which the kernel has reseeded (the daemon saw
+	 * a raise after it changed, or 2 s passed without one: a migration); 0 until known.
+	 * Only in a page whose header_size covers it.
+	 */
+	uint64_t vmclock_settled;
 };
 
 _Static_assert(offsetof(struct snapsafe_page, generation) == 0, "sysgenid layout: u32 at 0");
@@ -67,7 +73,8 @@ _Static_assert(offsetof(struct snapsafe_page, magic) == 8, "page layout");
 _Static_assert(offsetof(struct snapsafe_page, flags) == 16, "page layout");
 _Static_assert(offsetof(struct snapsafe_page, live_notifiers) == 24, "page layout");
 _Static_assert(offsetof(struct snapsafe_page, last_epoch_ns) == 40, "page layout");
-_Static_assert(sizeof(struct snapsafe_page) == 48, "page layout");
+_Static_assert(offsetof(struct snapsafe_page, vmclock_settled) == 48, "page layout");
+_Static_assert(sizeof(struct snapsafe_page) == 56, "page layout");
 _Static_assert(_SNAPSAFE_NOTIFIER_MAX <= 64, "live_notifiers has 64 bits");
 
 /* The generation (low half) and epoch (high half) in one load; little endian only. */

@@ -5,7 +5,9 @@
  * changing under the reader, is never taken as a new generation; a change while the
  * daemon was down raises at start; a VM fork that kmsg reports is left to a live VMClock,
  * which must count it within the deferral or kmsg raises it; a withdrawn counter, flag bit
- * 8 cleared, makes VMClock not live with a new epoch and hands VM forks back to kmsg), the
+ * 8 cleared, makes VMClock not live with a new epoch and hands VM forks back to kmsg; the
+ * page's vmclock_settled names the disruption marker found at start, a changed one at the
+ * next raise or after the deferral without one, never sooner), the
  * --sysgenid-compat file (0644, at least 4 bytes,
  * updated in place so that a mapping taken earlier sees every raise, unchanged by
  * epoch-only events), the timer (--timer 1: new epochs, never a new generation), and the
@@ -329,6 +331,63 @@ static uint32_t wait_epoch_change(const struct snapsafe_page *p, uint32_t epoch)
 	return p->epoch;
 }
 
+static void vmclock_set_marker(uint64_t marker)
+{
+	vmclock_begin();
+	__atomic_store_n(vc64(16), marker, __ATOMIC_RELAXED);
+	vmclock_end();
+}
+
+/* Wait until @p says that @marker is settled; return the milliseconds since @since. */
+static uint64_t wait_settled(const struct snapsafe_page *p, uint64_t marker, uint64_t since)
+{
+	uint64_t deadline = td_now_ms() + TD_WAIT_MS;
+
+	while (__atomic_load_n(&p->vmclock_settled, __ATOMIC_ACQUIRE) != marker) {
+		if (td_now_ms() > deadline)
+			test_fail("vmclock_settled stayed at %llu, expected %llu",
+				  (unsigned long long)p->vmclock_settled, (unsigned long long)marker);
+		td_sleep_ms(10);
+	}
+	return td_now_ms() - since;
+}
+
+/*
+ * The page says which marker the kernel has reseeded since (libraries without a hardware
+ * input hold until then). The marker moved to 1001 at @t_marker: a migration settles when
+ * CORE_VM_FORK_DEFER_MS pass without a raise, never before; a restore settles at the raise
+ * that the kernel's VM-fork record (here TRIGGER) causes. A value is read before the time
+ * that says whether the deferral could have settled it.
+ */
+static void settle_by_time_and_by_raise(const struct td *q, const struct snapsafe_page *p,
+					uint64_t t_marker)
+{
+	uint32_t gen = p->generation, epoch;
+	uint64_t t0, v, ms;
+
+	ms = wait_settled(p, 1001, t_marker);
+	assert_true(ms + 10 >= CORE_VM_FORK_DEFER_MS);
+	assert_eq(p->generation, gen);
+	assert_eq(SNAPSAFE_EPOCH_ID(p->epoch), SNAPSAFE_NOTIFIER_VMCLOCK);
+
+	epoch = p->epoch;
+	t0 = td_now_ms();
+	vmclock_set_marker(1002);
+	wait_epoch_change(p, epoch);
+	v = __atomic_load_n(&p->vmclock_settled, __ATOMIC_ACQUIRE);
+	if (td_now_ms() - t0 < CORE_VM_FORK_DEFER_MS)
+		assert_eq(v, 1001);	/* pending */
+	assert_eq(td_u64(q, "TRIGGER"), gen + 1);
+	v = __atomic_load_n(&p->vmclock_settled, __ATOMIC_ACQUIRE);
+	ms = td_now_ms() - t0;
+	if (ms < CORE_VM_FORK_DEFER_MS)
+		assert_eq(v, 1002);	/* with the raise, not after the deferral */
+	else
+		fprintf(stderr, "the raise came %llu ms after the marker: settled by time\n",
+			(unsigned long long)ms);
+	wait_settled(p, 1002, t0);
+}
+
 /*
  * QEMU's VMClock: flags 0, the disruption marker alone, which changes on a restore and on a
  * live migration alike. The notifier is not live (it cannot tell a duplication), and a
@@ -340,7 +399,7 @@ TEST(test_vmclock_marker_alone_is_a_new_epoch_never_a_raise)
 	uint8_t *main_vc = vc;
 	const struct snapsafe_page *p;
 	struct protocol_status st;
-	uint64_t deadline;
+	uint64_t deadline, t_marker;
 	uint32_t epoch;
 	struct td q;
 
@@ -352,14 +411,18 @@ TEST(test_vmclock_marker_alone_is_a_new_epoch_never_a_raise)
 	st = td_status(&q);
 	assert_eq(st.notifiers_live & (1ull << SNAPSAFE_NOTIFIER_VMCLOCK), 0);
 	p = td_map_page(&q);
+	/* A fresh daemon: the kernel has run since whatever moved the marker last. */
+	assert_eq(p->header_size, sizeof(struct snapsafe_page));
+	assert_eq(p->vmclock_settled, 1000);
 
 	epoch = p->epoch;
-	vmclock_begin();
-	__atomic_store_n(vc64(16), 1001, __ATOMIC_RELAXED);
-	vmclock_end();
+	t_marker = td_now_ms();
+	vmclock_set_marker(1001);
 	epoch = wait_epoch_change(p, epoch);
 	assert_eq(SNAPSAFE_EPOCH_ID(epoch), SNAPSAFE_NOTIFIER_VMCLOCK);
 	assert_eq(td_status(&q).generation, st.generation);
+	settle_by_time_and_by_raise(&q, p, t_marker);
+	st.generation++;	/* its TRIGGER */
 
 	/* The counter offered: live, and its first value raises nothing. */
 	vmclock_set_flags(1ull << 8);

@@ -299,43 +299,115 @@ TEST(test_seeds_mix_the_hardware_input_when_the_cpu_has_it)
 }
 
 /*
+ * The daemon's word that the kernel has reseeded since the VMClock page's current disruption
+ * marker (it saw a raise after the change, or none came in 2 s: a migration). Like the
+ * daemon: the field first, then a raise or an epoch that publishes it.
+ */
+static void settle_vmclock(bool raise)
+{
+	__atomic_store_n(&page->vmclock_settled, vmclock_word(16), __ATOMIC_RELAXED);
+	if (raise)
+		raise_generation();
+	else
+		publish(page->generation, SNAPSAFE_NOTIFIER_VMCLOCK, SNAPSAFE_PAGE_RUNNING);
+}
+
+/* A request past the small-request path (which counts nothing): did the engine serve it? */
+static bool engine_serves(void)
+{
+	uint64_t served = rng_thread_engine_requests();
+	uint8_t b[2048];
+
+	snapsafe_random_buf(b, sizeof(b));
+	return rng_thread_engine_requests() == served + 1;
+}
+
+/*
  * Without a hardware input (the test build that compiles it out; a CPU without one), a
  * reseed right after a restore would take only getrandom(), which may still answer alike in
- * every clone: after the page changed, the kernel serves until the daemon's generation
- * rises (the kernel's VM-fork record or the control plane's resume), then the engine again.
+ * every clone: after the marker changed, the kernel serves until the daemon's page says the
+ * kernel has reseeded since (vmclock_settled), then the engine again.
  */
-TEST(test_without_hardware_input_a_vmclock_change_holds_until_the_daemon_raises)
+TEST(test_without_hardware_input_a_vmclock_change_holds_until_the_daemon_settles_it)
 {
-	uint64_t served;
-	uint8_t b[2048];	/* past the small-request path, which counts nothing */
-
 	assert_true(!hwrng_available());
-	snapsafe_random_buf(b, sizeof(b));
-	served = rng_thread_engine_requests();
-	snapsafe_random_buf(b, sizeof(b));
-	assert_eq(rng_thread_engine_requests(), served + 1);	/* before: the engine */
+	assert_true(engine_serves());
 
 	/* A clock update is no restore: a reseed from the kernel alone, and the engine serves. */
 	vmclock_clock_update();
-	snapsafe_random_buf(b, sizeof(b));
-	assert_eq(rng_thread_engine_requests(), served + 2);
-	served++;
+	assert_true(engine_serves());
 
 	raise_vmclock_marker();
 	for (int i = 0; i < DRAWS; i++)
-		snapsafe_random_buf(b, sizeof(b));
-	assert_eq(rng_thread_engine_requests(), served + 1);	/* held: the kernel */
-	/* An epoch that is not a raise (a timer) does not end it. */
+		assert_true(!engine_serves());	/* held: the kernel */
+	/* An epoch that settles nothing (a timer) does not end it. */
 	publish(page->generation, SNAPSAFE_NOTIFIER_TIMER, SNAPSAFE_PAGE_RUNNING);
-	snapsafe_random_buf(b, sizeof(b));
-	assert_eq(rng_thread_engine_requests(), served + 1);
+	assert_true(!engine_serves());
 
-	raise_generation();
-	snapsafe_random_buf(b, sizeof(b));
-	assert_eq(rng_thread_engine_requests(), served + 2);	/* the engine, a new seed */
+	settle_vmclock(true);
+	assert_true(engine_serves());	/* the engine, a new seed */
 	assert_eq(rng_thread_hw_mixed_reseeds(), 0);
 	/* And a restore after that is caught the same way, repeating nothing. */
 	assert_eq(rollback_and_compare(DRAWS, raise_vmclock_marker), 0);
+	settle_vmclock(true);
+	assert_true(engine_serves());
+}
+
+/*
+ * A process that draws nothing between the restore and the daemon's raise: its first
+ * request after both finds the marker changed and the page saying so. The raise came after
+ * the restore, so the kernel has reseeded: the engine serves at once (it must not wait for
+ * another raise that may never come).
+ */
+static void restore_then_settle(void)
+{
+	raise_vmclock_marker();
+	settle_vmclock(true);
+}
+
+TEST(test_without_hardware_input_a_process_idle_across_the_restore_and_the_raise_is_served)
+{
+	assert_true(engine_serves());
+	assert_eq(rollback_and_compare(DRAWS, restore_then_settle), 0);
+	assert_true(engine_serves());
+}
+
+/*
+ * A live migration moves the marker too, and the daemon raises nothing for it: it settles
+ * the marker with an epoch after 2 s. The hold ends there.
+ */
+TEST(test_without_hardware_input_a_migration_holds_until_the_marker_is_settled)
+{
+	uint32_t gen = page->generation;
+
+	assert_true(engine_serves());
+	raise_vmclock_marker();
+	assert_true(!engine_serves());
+	settle_vmclock(false);
+	assert_true(engine_serves());
+	assert_eq(page->generation, gen);
+
+	/* Idle across both: served at once too. */
+	raise_vmclock_marker();
+	settle_vmclock(false);
+	assert_true(engine_serves());
+}
+
+/*
+ * An older daemon's page ends before vmclock_settled (header_size 48): whatever lies at its
+ * offset is not the daemon's word. The hold lasts until the generation rises.
+ */
+TEST(test_without_hardware_input_an_older_daemons_page_holds_until_a_raise)
+{
+	page->header_size = offsetof(struct snapsafe_page, vmclock_settled);
+	assert_true(engine_serves());
+	raise_vmclock_marker();
+	assert_true(!engine_serves());
+	settle_vmclock(false);		/* a value at offset 48 that no older daemon writes */
+	assert_true(!engine_serves());
+	raise_generation();
+	assert_true(engine_serves());
+	page->header_size = sizeof(*page);
 }
 
 TEST(test_generation_wait_wakes_on_raise)
@@ -391,8 +463,13 @@ int main(int argc, char **argv)
 
 	if (nohw) {
 		vmclock_create();
+		*(uint64_t *)(void *)(vmclock + 16) = 5;	/* disruption_marker */
 		page_create();
-		RUN(test_without_hardware_input_a_vmclock_change_holds_until_the_daemon_raises);
+		settle_vmclock(false);	/* a daemon settles the marker it finds at start */
+		RUN(test_without_hardware_input_a_vmclock_change_holds_until_the_daemon_settles_it);
+		RUN(test_without_hardware_input_a_process_idle_across_the_restore_and_the_raise_is_served);
+		RUN(test_without_hardware_input_a_migration_holds_until_the_marker_is_settled);
+		RUN(test_without_hardware_input_an_older_daemons_page_holds_until_a_raise);
 	} else if (vm) {
 		vmclock_create();
 		RUN(test_vmclock_alone_enables_the_engine_and_its_change_reseeds);
