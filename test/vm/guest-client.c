@@ -49,6 +49,7 @@
 
 #include <snapsafe/snapsafe.h>
 
+#include "console-line.h"
 #include "kernel-random.h"
 #include "policy.h"
 #include "rng.h"
@@ -69,37 +70,6 @@ static uint64_t now_ns(clockid_t clk)
 
 	clock_gettime(clk, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void emit(const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	/* One write per line: the threads' lines stay whole on the console. */
-	if (write(STDOUT_FILENO, line, (size_t)n) < 0)
-		_exit(3);
-}
-
-static void hex(char *out, const uint8_t *in, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * len] = '\0';
 }
 
 static void sleep_ms(unsigned int ms)
@@ -146,7 +116,7 @@ static void *rise_thread(void *arg)
 			seen = snapsafe_generation();
 			continue;
 		}
-		emit("RISE gen=%u mono=%" PRIu64, (uint32_t)g, t);
+		console_line("RISE gen=%u mono=%" PRIu64, (uint32_t)g, t);
 		seen = (uint32_t)g;
 	}
 	return NULL;
@@ -161,10 +131,10 @@ static void *watch_thread(void *arg)
 	int r;
 
 	while ((r = snapsafe_watcher_open(0, &w)) < 0) {
-		emit("ERROR watcher_open %s", strerrorname_np(-r) ?: "?");
+		console_line("ERROR watcher_open %s", strerrorname_np(-r) ?: "?");
 		sleep_ms(200);
 	}
-	emit("WATCHING gen=%u mono=%" PRIu64, snapsafe_generation(), now_ns(CLOCK_MONOTONIC));
+	console_line("WATCHING gen=%u mono=%" PRIu64, snapsafe_generation(), now_ns(CLOCK_MONOTONIC));
 	for (;;) {
 		uint32_t gen;
 		uint64_t t;
@@ -172,15 +142,15 @@ static void *watch_thread(void *arg)
 		r = snapsafe_watcher_read(w, &gen);
 		t = now_ns(CLOCK_MONOTONIC);
 		if (r < 0) {
-			emit("ERROR watcher_read %s", strerrorname_np(-r) ?: "?");
+			console_line("ERROR watcher_read %s", strerrorname_np(-r) ?: "?");
 			sleep_ms(200);
 			continue;
 		}
 		snapsafe_random_buf(buf, sizeof(buf));
-		hex(text, buf, sizeof(buf));
-		emit("SEEN gen=%u mono=%" PRIu64 " bytes=%s", gen, t, text);
+		console_hex(text, buf, sizeof(buf));
+		console_line("SEEN gen=%u mono=%" PRIu64 " bytes=%s", gen, t, text);
 		r = snapsafe_watcher_ack(w, gen);
-		emit("ACKED gen=%u rc=%d mono=%" PRIu64, gen, r, now_ns(CLOCK_MONOTONIC));
+		console_line("ACKED gen=%u rc=%d mono=%" PRIu64, gen, r, now_ns(CLOCK_MONOTONIC));
 	}
 	return NULL;
 }
@@ -195,11 +165,11 @@ int main(int argc, char **argv)
 		interval_ms = (unsigned int)strtoul(argv[1], NULL, 10);
 	map_kernel_sysgenid();
 
-	emit("START pid=%d gen=%u mono=%" PRIu64 " real=%" PRIu64, (int)getpid(),
+	console_line("START pid=%d gen=%u mono=%" PRIu64 " real=%" PRIu64, (int)getpid(),
 	     snapsafe_generation(), now_ns(CLOCK_MONOTONIC), now_ns(CLOCK_REALTIME));
 	if (pthread_create(&t1, NULL, rise_thread, NULL) != 0 ||
 	    pthread_create(&t2, NULL, watch_thread, NULL) != 0) {
-		emit("ERROR pthread_create");
+		console_line("ERROR pthread_create");
 		return 1;
 	}
 	for (uint64_t seq = 0;; seq++) {
@@ -214,21 +184,21 @@ int main(int argc, char **argv)
 		after = snapsafe_generation();
 		kafter = kgen ? *kgen : 0;
 		engine = rng_thread_engine_seeded();
-		hex(text, buf, sizeof(buf));
+		console_hex(text, buf, sizeof(buf));
 		ktext[0] = '\0';
 		if (kgen && kbefore == kafter)
 			snprintf(ktext, sizeof(ktext), " kgen=%u", kbefore);
 		else if (kgen)
 			snprintf(ktext, sizeof(ktext), " kgen=%u-%u", kbefore, kafter);
 		if (before == after)
-			emit("DRAW seq=%" PRIu64 " gen=%u engine=%d mono=%" PRIu64 " real=%" PRIu64
+			console_line("DRAW seq=%" PRIu64 " gen=%u engine=%d mono=%" PRIu64 " real=%" PRIu64
 			     " bytes=%s%s", seq, before, engine, mono, real, text, ktext);
 		else
-			emit("DRAW seq=%" PRIu64 " gen=%u-%u engine=%d mono=%" PRIu64 " real=%" PRIu64
+			console_line("DRAW seq=%" PRIu64 " gen=%u-%u engine=%d mono=%" PRIu64 " real=%" PRIu64
 			     " bytes=%s%s", seq, before, after, engine, mono, real, text, ktext);
 		if (seq == 0)
 			/* After the first draw: the state memory and the vDSO are set up. */
-			emit("PATHS policy=%s memory=%s reseed=%s sysgenid=%d",
+			console_line("PATHS policy=%s memory=%s reseed=%s sysgenid=%d",
 			     policy_mode_name(policy_mode()),
 			     state_memory_name(state_pool_memory()), kernel_random_path(),
 			     gen_sources.sysgenid);

@@ -40,7 +40,7 @@ static void fill_getrandom(void *buf, size_t len)
 	ssize_t n = getrandom(buf, len, 0);
 
 	if (n != (ssize_t)len) {
-		retrofit_emit("RERROR getrandom returned %zd (errno %d)", n, errno);
+		console_line("RERROR getrandom returned %zd (errno %d)", n, errno);
 		exit(1);
 	}
 }
@@ -73,7 +73,7 @@ int main(int argc, char **argv)
 	interval_ms = (unsigned int)strtoul(argv[2], NULL, 10);
 	page = retrofit_page(prog);
 	fp = (vm_engine_fingerprint_fn *)dlsym(RTLD_DEFAULT, "vm_engine_fingerprint");
-	retrofit_emit("RSTART prog=%s getrandom=%s arc4random_buf=%s observed=%d", prog,
+	console_line("RSTART prog=%s getrandom=%s arc4random_buf=%s observed=%d", prog,
 		      defined_in("getrandom"), defined_in("arc4random_buf"), fp != NULL);
 
 	for (uint64_t seq = 0;; seq++) {

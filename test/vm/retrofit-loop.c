@@ -115,7 +115,7 @@ int main(int argc, char **argv)
 	page = retrofit_page(prog);
 	if (setenv("VM_OBSERVE_REPORT", report, 1) < 0)
 		return 1;
-	retrofit_emit("RSTART prog=%s command=%s", prog, argv[5]);
+	console_line("RSTART prog=%s command=%s", prog, argv[5]);
 
 	for (uint64_t seq = 0;; seq++) {
 		uint8_t buf[RETROFIT_BYTES];
@@ -132,7 +132,7 @@ int main(int argc, char **argv)
 		if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 		    !parse_output(out, buf)) {
 			out[strcspn(out, "\n")] = '\0';
-			retrofit_emit("RERROR prog=%s %s: error %d, wait status %#x, output '%.64s'",
+			console_line("RERROR prog=%s %s: error %d, wait status %#x, output '%.64s'",
 				      prog, argv[5], r, status, out);
 			return 1;
 		}

@@ -64,19 +64,19 @@ int main(int argc, char **argv)
 	interval_ms = (unsigned int)strtoul(argv[2], NULL, 10);
 	page = retrofit_page(prog);
 	if (!OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL)) {
-		retrofit_emit("RERROR prog=%s OpenSSL did not load its configuration", prog);
+		console_line("RERROR prog=%s OpenSSL did not load its configuration", prog);
 		ERR_print_errors_fp(stderr);
 		return 1;
 	}
 	ctx = RAND_get0_public(NULL);
 	rand = ctx ? EVP_RAND_CTX_get0_rand(ctx) : NULL;
 	if (!rand) {
-		retrofit_emit("RERROR prog=%s no generator for RAND_bytes()", prog);
+		console_line("RERROR prog=%s no generator for RAND_bytes()", prog);
 		ERR_print_errors_fp(stderr);
 		return 1;
 	}
 	fp = observed_provider();
-	retrofit_emit("RSTART prog=%s rand=%s provider=%s observed=%d", prog,
+	console_line("RSTART prog=%s rand=%s provider=%s observed=%d", prog,
 		      EVP_RAND_get0_name(rand),
 		      OSSL_PROVIDER_get0_name(EVP_RAND_get0_provider(rand)), fp != NULL);
 
@@ -86,7 +86,7 @@ int main(int argc, char **argv)
 		uint64_t mono = retrofit_now(), fp_before = fp ? fp() : 0, fp_after;
 
 		if (RAND_bytes(buf, sizeof(buf)) != 1) {
-			retrofit_emit("RERROR prog=%s RAND_bytes failed", prog);
+			console_line("RERROR prog=%s RAND_bytes failed", prog);
 			ERR_print_errors_fp(stderr);
 			return 1;
 		}

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "console-line.h"
 #include "page.h"
 
 enum {
@@ -56,37 +57,6 @@ static inline void retrofit_sleep_ms(unsigned int ms)
 		;
 }
 
-static inline void retrofit_emit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static inline void retrofit_emit(const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	/* One write per line: the lines of all the programs on the console stay whole. */
-	if (write(STDOUT_FILENO, line, (size_t)n) < 0)
-		_exit(3);
-}
-
-static inline void retrofit_hex(char *out, const uint8_t *in, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * len] = '\0';
-}
-
 /* snapsafed's page, read-only; the guest starts these programs after the daemon. */
 static inline const struct snapsafe_page *retrofit_page(const char *prog)
 {
@@ -99,7 +69,7 @@ static inline const struct snapsafe_page *retrofit_page(const char *prog)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	p = fd < 0 ? MAP_FAILED : mmap(NULL, SNAPSAFE_PAGE_SIZE, PROT_READ, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
-		retrofit_emit("RERROR prog=%s cannot map %s (errno %d)", prog, path, errno);
+		console_line("RERROR prog=%s cannot map %s (errno %d)", prog, path, errno);
 		exit(1);
 	}
 	close(fd);
@@ -127,12 +97,12 @@ static inline void retrofit_draw_line(const char *prog, const char *fn, uint64_t
 {
 	char text[2 * RETROFIT_BYTES + 1], gen[32];
 
-	retrofit_hex(text, buf, RETROFIT_BYTES);
+	console_hex(text, buf, RETROFIT_BYTES);
 	if (gen_before == gen_after)
 		snprintf(gen, sizeof(gen), "%" PRIu32, gen_before);
 	else
 		snprintf(gen, sizeof(gen), "%" PRIu32 "-%" PRIu32, gen_before, gen_after);
-	retrofit_emit("RDRAW prog=%s fn=%s seq=%" PRIu64 " gen=%s path=%s mono=%" PRIu64
+	console_line("RDRAW prog=%s fn=%s seq=%" PRIu64 " gen=%s path=%s mono=%" PRIu64
 		      " bytes=%s", prog, fn, seq, gen, path, mono, text);
 }
 
