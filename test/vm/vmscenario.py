@@ -324,20 +324,24 @@ def run(args, body, workname):
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     session = Session(work)
-    ok = False
+    failure = None
     try:
         t0 = time.monotonic()
         body(session, args)
         session.results['seconds'] = round(time.monotonic() - t0, 1)
-        ok = True
     except (TestFailure, VmError, subprocess.CalledProcessError,
             subprocess.TimeoutExpired) as e:
-        print('FAIL: %s' % e, file=sys.stderr)
+        failure = 'FAIL: %s' % e
+        print(failure, file=sys.stderr)
         session.dump()
     finally:
         session.stop()
-    print(json.dumps(session.results, indent=1, default=str))
+    print(json.dumps(session.results, indent=1, default=str), flush=True)
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(session.results, f, indent=1, default=str)
-    return 0 if ok else 1
+    if failure:
+        # Again as the last line: a test runner that shows only the end of a long log
+        # (consoles, results) still shows why.
+        print(failure, file=sys.stderr, flush=True)
+    return 1 if failure else 0
