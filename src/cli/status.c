@@ -285,11 +285,15 @@ static int status_from_page(int connect_error)
 	}
 	pg = map;
 	if (pg->magic != SNAPSAFE_PAGE_MAGIC || pg->version != SNAPSAFE_PAGE_VERSION) {
+		/* Read what the message names before the mapping goes. */
+		uint32_t magic = pg->magic;
+		unsigned version = pg->version;
+
 		munmap(map, SNAPSAFE_PAGE_SIZE);
 		close(fd);
 		return cli_fail(CLI_EXIT_FAILURE, 0, "status: %s is not a generation page this "
-				"version knows (magic 0x%08" PRIx32 ", version %u)", path, pg->magic,
-				(unsigned)pg->version);
+				"version knows (magic 0x%08" PRIx32 ", version %u)", path, magic,
+				version);
 	}
 	/*
 	 * A running daemon holds an exclusive flock on the page, and only the holder writes

@@ -482,6 +482,33 @@ TEST(test_no_page_at_all_is_unreachable)
 	rmdir(dir);
 }
 
+/*
+ * A page that is not one (a daemon that has created the file but not yet written its
+ * header, or another program's file): a clear error that names what it found, no crash.
+ */
+TEST(test_a_page_without_the_header_is_named_not_read_after_unmap)
+{
+	char dir[400], page[420], expect[600];
+	static const char zero[4096];
+	struct run r;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s/headerless", daemon_.dir);
+	assert_eq(mkdir(dir, 0755), 0);
+	snprintf(page, sizeof(page), "%s/generation", dir);
+	fd = open(page, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_eq(write(fd, zero, sizeof(zero)), (ssize_t)sizeof(zero));
+	close(fd);
+	snprintf(expect, sizeof(expect), "snapsafectl: status: %s is not a generation page this "
+		 "version knows (magic 0x00000000, version 0)\n", page);
+	r = ctl("--runtime-dir", dir, "status", NULL);
+	assert_exit(r, 1);
+	assert_eq(strcmp(r.err, expect), 0);
+	unlink(page);
+	rmdir(dir);
+}
+
 /* Which part of the runtime directory is wrong, in words and in the JSON errno. */
 TEST(test_runtime_dir_errors_say_which)
 {
@@ -1410,6 +1437,7 @@ int main(int argc, char **argv)
 	}
 	RUN(test_no_daemon_exits_3_with_a_clear_message);
 	RUN(test_no_page_at_all_is_unreachable);
+	RUN(test_a_page_without_the_header_is_named_not_read_after_unmap);
 	RUN(test_runtime_dir_errors_say_which);
 	td_start_argv(&daemon_, NULL);
 	RUN(test_trigger_and_status);
