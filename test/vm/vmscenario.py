@@ -313,9 +313,10 @@ def arg_parser(description):
     return ap
 
 
-def run(args, body, workname):
+def run(args, body, workname, session_class=None):
     """Run body(session, args) once: 77 when QEMU cannot run (1 under CI=true), 1 with every
-    guest's console on a failure, 0 on success; the results are printed either way."""
+    guest's console on a failure, 0 on success; the results are printed either way.
+    session_class: a Session whose guests run another QEMU (default: Session)."""
     try:
         vmlib.ensure_host_tools()
     except vmlib.VmSkip as e:
@@ -323,7 +324,7 @@ def run(args, body, workname):
     work = args.workdir or os.path.join(os.environ.get('SNAPSAFE_BUILD_ROOT', '.'), workname)
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    session = Session(work)
+    session = (session_class or Session)(work)
     failure = None
     try:
         t0 = time.monotonic()
