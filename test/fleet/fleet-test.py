@@ -48,10 +48,9 @@ import vmclock_host as newer  # noqa: E402
 
 class NewerQemuGuest(vmlib.Guest):
     """A guest of Debian 13's QEMU (fetched once, as for the vmclock suite). The fleet
-    scenario re-plugs a vhost-user-vsock device into each restored clone: with Debian 12's
-    QEMU 7.2 and vhost-device-vsock, on a host whose cores were saturated, about one run in
-    four had a clone whose device never answered and whose monitor wedged with it; QEMU 11 did
-    not show it in the same conditions."""
+    scenario re-plugs a vhost-user-vsock device into each restored clone: on a host whose
+    cores were saturated, a clone's device sometimes never answers (docs/fleet.md), about one
+    run in four with Debian 12's QEMU 7.2, one in fifteen with QEMU 11."""
 
     qemu = None
 
