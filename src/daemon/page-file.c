@@ -78,9 +78,16 @@ static void wake_waiters(struct snapsafe_page *pg)
 }
 
 /*
- * Readers load gen+epoch with one acquire load and then the other fields; so the other
- * fields are written first and gen+epoch last with one release store: a reader that
- * sees the new gen/epoch also sees the flags and live bits that go with it.
+ * Readers load gen+epoch with one acquire load and then the other fields, and check
+ * gen+epoch again after they have served: a reader may see new fields with the old
+ * gen/epoch, but never the other way round. So a change goes out in two steps around the
+ * one release store of gen/epoch. First the stricter of the old and the new fields (set
+ * QUIESCED, cleared RUNNING, live bits gone, the settled marker unchanged): whatever
+ * forbids serving is visible before the new gen/epoch. Then, after it, what permits
+ * serving: a reader that sees a cleared QUIESCED (a resume) or a new settled marker
+ * already finds the new gen/epoch on its check after serving, and takes it from there.
+ * One step would let a reader serve from the engine after a resume with the generation
+ * it had before.
  */
 static int page_file_publish(void *ctx, const struct core_values *v, unsigned changes)
 {
@@ -88,20 +95,28 @@ static int page_file_publish(void *ctx, const struct core_values *v, unsigned ch
 	struct snapsafe_page *pg = p->page;
 	uint32_t flags = (v->running ? SNAPSAFE_PAGE_RUNNING : 0) |
 			 (v->quiesced ? SNAPSAFE_PAGE_QUIESCED : 0);
+	uint64_t live = v->running ? v->live : 0;
+	uint32_t old_flags = __atomic_load_n(&pg->flags, __ATOMIC_RELAXED);
+	uint64_t old_live = __atomic_load_n(&pg->live_notifiers, __ATOMIC_RELAXED);
+	uint32_t strict_flags = ((old_flags | flags) & SNAPSAFE_PAGE_QUIESCED) |
+				(old_flags & flags & SNAPSAFE_PAGE_RUNNING);
 
 	if (!(changes & ~CORE_CHANGE_POSITIONS))
 		return 0;
 	__atomic_store_n(&pg->magic, (uint32_t)SNAPSAFE_PAGE_MAGIC, __ATOMIC_RELAXED);
 	__atomic_store_n(&pg->version, (uint16_t)SNAPSAFE_PAGE_VERSION, __ATOMIC_RELAXED);
 	__atomic_store_n(&pg->header_size, (uint16_t)sizeof(*pg), __ATOMIC_RELAXED);
-	__atomic_store_n(&pg->flags, flags, __ATOMIC_RELAXED);
+	__atomic_store_n(&pg->flags, strict_flags, __ATOMIC_RELAXED);
 	__atomic_store_n(&pg->daemon_pid, v->running ? (uint32_t)getpid() : 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&pg->live_notifiers, v->running ? v->live : 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&pg->live_notifiers, old_live & live, __ATOMIC_RELAXED);
 	__atomic_store_n(&pg->last_raise_ns, v->last_raise_ns, __ATOMIC_RELAXED);
 	__atomic_store_n(&pg->last_epoch_ns, v->last_epoch_ns, __ATOMIC_RELAXED);
-	__atomic_store_n(&pg->vmclock_settled, v->vmclock_settled, __ATOMIC_RELAXED);
 	__atomic_store_n((uint64_t *)(void *)pg,
 			 snapsafe_gen_epoch_pack(v->generation, core_epoch_word(v)), __ATOMIC_RELEASE);
+	/* Release: none of these may become visible before the gen/epoch store above. */
+	__atomic_store_n(&pg->vmclock_settled, v->vmclock_settled, __ATOMIC_RELEASE);
+	__atomic_store_n(&pg->live_notifiers, live, __ATOMIC_RELEASE);
+	__atomic_store_n(&pg->flags, flags, __ATOMIC_RELEASE);
 	wake_waiters(pg);
 	return 0;
 }
