@@ -16,6 +16,8 @@
 enum {
 	/* CPUID leaf 1 */
 	CPUID1_EDX_SSE2		= 1u << 26,
+	CPUID1_ECX_SSSE3	= 1u << 9,
+	CPUID1_ECX_AESNI	= 1u << 25,
 	CPUID1_ECX_OSXSAVE	= 1u << 27,
 	CPUID1_ECX_AVX		= 1u << 28,
 	CPUID1_ECX_RDRAND	= 1u << 30,
@@ -23,6 +25,7 @@ enum {
 	CPUID7_EBX_AVX2		= 1u << 5,
 	CPUID7_EBX_AVX512F	= 1u << 16,
 	CPUID7_EBX_RDSEED	= 1u << 18,
+	CPUID7_ECX_VAES		= 1u << 9,
 	/* XCR0 state components */
 	XCR0_SSE		= 1u << 1,
 	XCR0_AVX		= 1u << 2,
@@ -61,6 +64,15 @@ static unsigned int cpuid7_ebx(void)
 	return b;
 }
 
+static unsigned int cpuid7_ecx(void)
+{
+	unsigned int a, b, c, d;
+
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return 0;
+	return c;
+}
+
 int cpu_has_sse2(void)
 {
 	unsigned int a, b, c, d;
@@ -86,6 +98,20 @@ int cpu_has_avx512f(void)
 	if ((os_xcr0() & need) != need)
 		return 0;
 	return !!(cpuid7_ebx() & CPUID7_EBX_AVX512F);
+}
+
+int cpu_has_aesni(void)
+{
+	unsigned int a, b, c, d;
+
+	if (!__get_cpuid(1, &a, &b, &c, &d))
+		return 0;
+	return (c & (CPUID1_ECX_AESNI | CPUID1_ECX_SSSE3)) == (CPUID1_ECX_AESNI | CPUID1_ECX_SSSE3);
+}
+
+int cpu_has_vaes(void)
+{
+	return cpu_has_aesni() && cpu_has_avx2() && !!(cpuid7_ecx() & CPUID7_ECX_VAES);
 }
 
 int cpu_has_rdrand(void)
@@ -115,6 +141,16 @@ int cpu_has_avx2(void)
 }
 
 int cpu_has_avx512f(void)
+{
+	return 0;
+}
+
+int cpu_has_aesni(void)
+{
+	return 0;
+}
+
+int cpu_has_vaes(void)
 {
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * No implementation leaves a copy of the key on the stack: after each call, the
+ * No implementation leaves a copy of the key on the stack: after each call of a ChaCha20
+ * or an AES-256-CTR implementation (whose first two round keys are the key itself), the
  * stack the call used (the area just below the caller's frame) must not hold any
  * of the eight key words. The key is random, so a match by chance is a 2^-27 event
  * over the whole scan. This catches the compiler's own copies (spills, a vector
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "aes256ctr.h"
 #include "chacha20.h"
 #include "test.h"
 
@@ -36,18 +38,34 @@ static __attribute__((noinline)) void copy_stack_below(uint8_t *ret, size_t len)
 		ret[i] = p[i];
 }
 
-static void check_no_key_left(const struct chacha20_impl *impl, size_t nblocks)
+static void scan_for_key(const char *name, size_t nblocks)
 {
-	static uint8_t out[64 * 40], seen[SCAN_BYTES];
-	uint32_t iv[4] = { 1, 2, 3, 4 };
+	static uint8_t seen[SCAN_BYTES];
 
-	impl->blocks(out, key, iv, nblocks);
 	copy_stack_below(seen, sizeof(seen));
 	for (size_t off = 0; off + 4 <= sizeof(seen); off += 4)
 		for (int k = 0; k < 8; k++)
 			if (memcmp(seen + off, &key[k], 4) == 0)
-				test_fail("%s, %zu blocks: key word %d left on the stack, %zu bytes below", impl->name,
+				test_fail("%s, %zu blocks: key word %d left on the stack, %zu bytes below", name,
 					  nblocks, k, 256 + sizeof(seen) - off);
+}
+
+static void check_no_key_left(const struct chacha20_impl *impl, size_t nblocks)
+{
+	static uint8_t out[64 * 40];
+	uint32_t iv[4] = { 1, 2, 3, 4 };
+
+	impl->blocks(out, key, iv, nblocks);
+	scan_for_key(impl->name, nblocks);
+}
+
+static void check_no_aes_key_left(const struct aes256ctr_impl *impl, size_t nblocks)
+{
+	static uint8_t out[16 * 40];
+	const uint8_t iv[16] = { 1, 2, 3, 4 };
+
+	impl->blocks(out, (const uint8_t *)key, iv, nblocks);
+	scan_for_key(impl->name, nblocks);
 }
 
 int main(void)
@@ -65,6 +83,13 @@ int main(void)
 		fprintf(stderr, "-- %s\n", chacha20_impls[i].name);
 		for (size_t n = 1; n <= 40; n += 3)
 			check_no_key_left(&chacha20_impls[i], n);
+	}
+	for (size_t i = 0; i < aes256ctr_impls_count; i++) {
+		if (!aes256ctr_impls[i].supported())
+			continue;
+		fprintf(stderr, "-- %s\n", aes256ctr_impls[i].name);
+		for (size_t n = 1; n <= 40; n += 3)
+			check_no_aes_key_left(&aes256ctr_impls[i], n);
 	}
 	return 0;
 }
