@@ -39,6 +39,7 @@
 #include <snapsafe/snapsafe.h>
 
 #include "bench.h"
+#include "aes256ctr.h"
 #include "chacha20.h"
 
 enum { MAX_IMPLS = 16 };
@@ -412,7 +413,7 @@ static void compute_targets(void)
 /* ---- Environment --------------------------------------------------------- */
 
 struct environment {
-	char kernel[160], cpu[128], libsnapsafe[256], chacha[32];
+	char kernel[160], cpu[128], libsnapsafe[256], chacha[32], aes[32];
 	long cpus;
 	bool avx512;
 };
@@ -446,6 +447,7 @@ static void read_environment(struct environment *e)
 	if (dladdr((void *)snapsafe_random_u32, &info) && info.dli_fname)
 		snprintf(e->libsnapsafe, sizeof(e->libsnapsafe), "%s", info.dli_fname);
 	snprintf(e->chacha, sizeof(e->chacha), "%s", chacha20_best_name());
+	snprintf(e->aes, sizeof(e->aes), "%s", aes256ctr_best_name());
 }
 
 /* ---- Text output --------------------------------------------------------- */
@@ -542,8 +544,8 @@ static void print_text(const struct environment *e)
 	       e->avx512 ? " (AVX-512)" : "");
 	printf("  glibc %s; %s; libsodium %s\n", gnu_get_libc_version(),
 	       OpenSSL_version(OPENSSL_VERSION), sodium_version_string());
-	printf("  libsnapsafe: %s; ChaCha20: %s\n", e->libsnapsafe[0] ? e->libsnapsafe : "?",
-	       e->chacha);
+	printf("  libsnapsafe: %s; ChaCha20: %s; bulk AES-256-CTR: %s\n",
+	       e->libsnapsafe[0] ? e->libsnapsafe : "?", e->chacha, e->aes);
 	printf("  timing: CLOCK_MONOTONIC; per cell the median of %u runs of ~%g ms, iterations "
 	       "calibrated per cell;\n  each implementation in its own process; 1 MB/s = 10^6 "
 	       "bytes/s; 2 threads: aggregate over both\n", opt.timing.reps, opt.timing.run_ms);
@@ -700,7 +702,8 @@ static void print_json(const struct environment *e)
 	json_kv_str("openssl", OpenSSL_version(OPENSSL_VERSION), true);
 	json_kv_str("libsodium", sodium_version_string(), true);
 	json_kv_str("libsnapsafe", e->libsnapsafe, true);
-	json_kv_str("chacha20", e->chacha, false);
+	json_kv_str("chacha20", e->chacha, true);
+	json_kv_str("aes256ctr", e->aes, false);
 	printf("},\n  \"method\": {\"clock\": \"CLOCK_MONOTONIC\", \"statistic\": \"median\", ");
 	json_kv_num("runs_per_cell", opt.timing.reps, true);
 	json_kv_num("run_ms", opt.timing.run_ms, true);

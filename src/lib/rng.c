@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "aes256ctr.h"
 #include "guard.h"
 #include "hwrng.h"
 #include "kernel-random.h"
@@ -199,6 +200,33 @@ static void rng_take(struct rng_state *s, uint32_t pos, uint8_t *out, size_t n)
 	s->pos = pos + (uint32_t)n;
 }
 
+/*
+ * Bulk output through AES-256-CTR (twice ChaCha20's speed with AVX2 where the CPU has
+ * VAES): each RNG_AES_CHUNK_BYTES of @out is the keystream of a one-time AES key, the
+ * first half of the ChaCha20 block that the state's key gives at the next counter from
+ * @iv, with an all-zero counter block (a key is used once, so no nonce is needed). The
+ * refill after this erases the state's key as usual, so fast key erasure still holds:
+ * nothing left in memory leads back to what was served.
+ */
+static void rng_bulk_aes(aes256ctr_fn *aes, struct rng_state *s, uint8_t *out, size_t len,
+			 uint32_t iv[4])
+{
+	static const uint8_t zero_counter[AES_BLOCK_SIZE];
+	uint8_t block[CHACHA20_BLOCK_SIZE];
+
+	while (len > 0) {
+		size_t n = len < RNG_AES_CHUNK_BYTES ? len : RNG_AES_CHUNK_BYTES;
+
+		blocks_fn(block, s->key, iv, 1);
+		if (++iv[0] == 0)
+			iv[1]++;
+		aes(out, block, zero_counter, n / AES_BLOCK_SIZE);
+		out += n;
+		len -= n;
+	}
+	explicit_bzero(block, sizeof(block));
+}
+
 static void rng_generate(struct rng_state *s, uint8_t *out, size_t len)
 {
 	uint32_t pos = __atomic_load_n(&s->pos, __ATOMIC_RELAXED);
@@ -228,8 +256,12 @@ static void rng_generate(struct rng_state *s, uint8_t *out, size_t len)
 		 * key, so the two never overlap, and the refill erases the key.
 		 */
 		uint32_t iv[4] = { RNG_BATCH_BLOCKS, 0, 0, 0 };
+		aes256ctr_fn *aes = aes256ctr_best();
 
-		blocks_fn(out, s->key, iv, nblocks);
+		if (aes && nblocks * CHACHA20_BLOCK_SIZE >= RNG_AES_MIN_BYTES)
+			rng_bulk_aes(aes, s, out, nblocks * CHACHA20_BLOCK_SIZE, iv);
+		else
+			blocks_fn(out, s->key, iv, nblocks);
 		out += nblocks * CHACHA20_BLOCK_SIZE;
 		len -= nblocks * CHACHA20_BLOCK_SIZE;
 	}

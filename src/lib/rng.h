@@ -19,6 +19,13 @@ enum {
 	RNG_BATCH_SIZE		= RNG_BATCH_BLOCKS * CHACHA20_BLOCK_SIZE,
 	/* Reseed from the kernel after this much output even if nothing changed. */
 	RNG_RESEED_BYTES	= 16u << 20,
+	/*
+	 * Bulk output (past the batch) of at least this much goes through AES-256-CTR where
+	 * the CPU has AES instructions, with a one-time AES key per RNG_AES_CHUNK_BYTES
+	 * (SP 800-90A's limit for one CTR_DRBG request, 2^19 bits). docs/rng.md says why.
+	 */
+	RNG_AES_MIN_BYTES	= 1024,
+	RNG_AES_CHUNK_BYTES	= 64u << 10,
 };
 
 /*

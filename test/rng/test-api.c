@@ -3,10 +3,17 @@
  * The getrandom-compatible contract and the convenience functions, in each engine
  * mode: flags, errors, lengths, and that each mode really serves from where it says.
  *
- * Usage: test-api auto|always|never
+ * In always mode, a long request is also checked byte for byte against the construction
+ * docs/rng.md describes: the rest of the batch, the bulk part (AES-256-CTR under one-time
+ * keys where the CPU has AES instructions, else ChaCha20 past the batch's blocks), then
+ * the refilled batch.
+ *
+ * Usage: test-api auto|always|never [noaes]   (noaes: SNAPSAFE_AES=none)
  */
 #include <sys/random.h>
 
+#include "aes256ctr.h"
+#include "cpu.h"
 #include "kernel-random.h"
 #include "missing.h"
 #include "policy.h"
@@ -99,6 +106,70 @@ TEST(test_mode_serves_from_where_it_says)
 	}
 }
 
+/* What the engine must serve for @len bytes from state @s as it is now, without changing it. */
+static void expected_output(const struct rng_state *s, uint8_t *out, size_t len)
+{
+	static uint8_t batch[RNG_BATCH_SIZE];
+	chacha20_blocks_fn *chacha = chacha20_best();
+	aes256ctr_fn *aes = aes256ctr_best();
+	uint32_t iv[4] = { RNG_BATCH_BLOCKS, 0, 0, 0 };
+	size_t avail = RNG_BATCH_SIZE - s->pos, bulk;
+
+	memcpy(out, s->batch + s->pos, avail);
+	out += avail;
+	len -= avail;
+	bulk = len / CHACHA20_BLOCK_SIZE * CHACHA20_BLOCK_SIZE;
+	if (aes && bulk >= RNG_AES_MIN_BYTES) {
+		static const uint8_t zero[AES_BLOCK_SIZE];
+
+		for (size_t done = 0; done < bulk; done += RNG_AES_CHUNK_BYTES, iv[0]++) {
+			uint8_t block[CHACHA20_BLOCK_SIZE];
+			size_t n = bulk - done < RNG_AES_CHUNK_BYTES ? bulk - done : RNG_AES_CHUNK_BYTES;
+
+			chacha(block, s->key, iv, 1);
+			aes(out + done, block, zero, n / AES_BLOCK_SIZE);
+		}
+	} else {
+		chacha(out, s->key, iv, bulk / CHACHA20_BLOCK_SIZE);
+	}
+	out += bulk;
+	len -= bulk;
+	iv[0] = 0;
+	chacha(batch, s->key, iv, RNG_BATCH_BLOCKS);
+	memcpy(out, batch + CHACHA20_KEY_SIZE, len);
+}
+
+TEST(test_long_requests_are_the_documented_construction)
+{
+	static uint8_t got[3 * RNG_AES_CHUNK_BYTES + 5 * CHACHA20_BLOCK_SIZE + 13 + RNG_BATCH_SIZE];
+	static uint8_t want[sizeof(got)];
+	static struct rng_state before;
+	const size_t tails[] = { 3 * RNG_AES_CHUNK_BYTES + 5 * CHACHA20_BLOCK_SIZE + 13,
+				 RNG_AES_MIN_BYTES + 1, RNG_AES_MIN_BYTES - 64, 200 };
+
+	if (mode != ENGINE_ALWAYS)
+		return;
+	fprintf(stderr, "bulk: aes %s\n", aes256ctr_best_name());
+	if (!getenv("SNAPSAFE_AES") && cpu_has_aesni())
+		assert_true(aes256ctr_best() != NULL);
+	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		uint64_t reseeds;
+		size_t len;
+
+		snapsafe_random_buf(got, 40);	/* seeded, part of the batch served */
+		before = *rng_current_state();
+		len = RNG_BATCH_SIZE - before.pos + tails[i];
+		reseeds = rng_thread_reseeds();
+		expected_output(&before, want, len);
+		snapsafe_random_buf(got, len);
+		assert_eq(rng_thread_reseeds(), reseeds);
+		if (memcmp(got, want, len) != 0)
+			test_fail("a request of %zu bytes is not the documented construction", len);
+		/* And the key was erased: the state moved on. */
+		assert_true(memcmp(rng_current_state()->key, before.key, sizeof(before.key)) != 0);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *m = argc > 1 ? argv[1] : "auto";
@@ -107,6 +178,8 @@ int main(int argc, char **argv)
 	setenv("SNAPSAFE_RUNTIME_DIR", "/nonexistent-snapsafe-test", 1);
 	setenv("SNAPSAFE_VMCLOCK_PATH", "/nonexistent-snapsafe-test/vmclock", 1);
 	setenv("SNAPSAFE_ENGINE", m, 1);
+	if (argc > 2 && strcmp(argv[2], "noaes") == 0)
+		setenv("SNAPSAFE_AES", "none", 1);
 	mode = policy_mode();
 	if (strcmp(m, policy_mode_name(mode)) != 0)
 		test_fail("SNAPSAFE_ENGINE=%s read as %s", m, policy_mode_name(mode));
@@ -115,5 +188,6 @@ int main(int argc, char **argv)
 	RUN(test_lengths_around_batch_boundaries_are_fresh);
 	RUN(test_u32_u64_cover_all_bits);
 	RUN(test_mode_serves_from_where_it_says);
+	RUN(test_long_requests_are_the_documented_construction);
 	return 0;
 }
