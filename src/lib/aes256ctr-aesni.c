@@ -3,8 +3,9 @@
  * AES-256-CTR with AES-NI on XMM registers: 8 counter blocks in flight, so that the
  * AESENC latency is hidden behind independent blocks; a tail of fewer runs one at a
  * time. Built with -maes -mssse3 only; aes256ctr.c calls it only when the CPU has
- * AES-NI. The round keys live on this frame's stack: they are zeroed, the stack depth
- * scrubbed and the XMM registers cleared before returning (chacha20-wipe.h).
+ * AES-NI. The loops are unrolled (GCC's pragma), or the blocks would live in memory.
+ * The round keys live on this frame's stack: they are zeroed, the stack depth
+ * scrubbed (aes_scrub_stack()) and the XMM registers cleared before returning.
  */
 #include <immintrin.h>
 
@@ -26,13 +27,17 @@ void aes256ctr_aesni_work(uint8_t *out, const uint8_t key[AES256_KEY_SIZE],
 	aes256_expand_key(rk, key);
 	ctr = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)iv), swap);
 	for (; nblocks >= WAYS; nblocks -= WAYS, out += WAYS * AES_BLOCK_SIZE) {
+		#pragma GCC unroll 16
 		for (int j = 0; j < WAYS; j++) {
 			b[j] = _mm_xor_si128(_mm_shuffle_epi8(ctr, swap), rk[0]);
 			ctr = _mm_add_epi32(ctr, one);
 		}
+		#pragma GCC unroll 16
 		for (int r = 1; r < AES256_ROUND_KEYS - 1; r++)
+			#pragma GCC unroll 16
 			for (int j = 0; j < WAYS; j++)
 				b[j] = _mm_aesenc_si128(b[j], rk[r]);
+		#pragma GCC unroll 16
 		for (int j = 0; j < WAYS; j++)
 			_mm_storeu_si128((__m128i *)(void *)(out + j * AES_BLOCK_SIZE),
 					 _mm_aesenclast_si128(b[j], rk[AES256_ROUND_KEYS - 1]));
@@ -50,5 +55,5 @@ void aes256ctr_aesni(uint8_t *out, const uint8_t key[AES256_KEY_SIZE],
 		     const uint8_t iv[AES_BLOCK_SIZE], size_t nblocks)
 {
 	aes256ctr_aesni_work(out, key, iv, nblocks);
-	chacha20_scrub_stack();
+	aes_scrub_stack();
 }
