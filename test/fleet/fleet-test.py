@@ -53,7 +53,7 @@ class NewerQemuGuest(vmlib.Guest):
     """A guest of Debian 13's QEMU (fetched once, as for the vmclock suite). The fleet
     scenario re-plugs a vhost-user-vsock device into each restored clone: on a host whose
     cores were saturated, a clone's device sometimes never answers (docs/fleet.md), about one
-    run in four with Debian 12's QEMU 7.2, one in ten with QEMU 11."""
+    run in four with Debian 12's QEMU 7.2, two in about seventeen with QEMU 11."""
 
     qemu = None
 
